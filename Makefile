@@ -1,0 +1,70 @@
+# The two set-up commands: `make run` (the whole stack) and `make test` (the test suite).
+# Each bootstraps what it needs: uv (into .tools/ when it is not installed), the virtualenv
+# (.venv, from uv.lock) and, for the browser, Chromium from Debian when no browser is found.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run demo test lint format bench deps browser check-redis migrate clean help
+
+help:
+	@echo "make run    - the whole stack: web, scraping + default workers, beat, Flower (SQLite, Redis on localhost)"
+	@echo "make demo   - the same stack pointed at the local Registraduria simulator"
+	@echo "make test   - the test suite (needs Redis; PostgreSQL with DATABASE_URL=postgres://...)"
+	@echo "make lint   - ruff check + format check"
+	@echo "make bench  - the benchmarks"
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras --group dev
+	@touch $@
+
+deps: $(VENV)/.synced
+
+browser:
+	@bin/ensure-chromium
+
+check-redis: deps
+	@$(PY) -m project.preflight
+
+migrate: deps
+	$(PY) manage.py migrate --noinput
+
+STACK := web worker-scraping worker-default beat flower
+
+# The local stack runs with DEBUG on unless told otherwise (DEBUG=0 needs a SECRET_KEY).
+run: deps browser check-redis migrate
+	DEBUG=$${DEBUG:-1} $(VENV)/bin/honcho -f Procfile start $(STACK)
+
+# The same stack, verifying against the local simulator of the Registraduria (port 8001).
+demo: deps browser check-redis migrate
+	DEBUG=$${DEBUG:-1} \
+	REGISTRADURIA_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8001}/ \
+	CAPTCHA_SOLVER=twocaptcha \
+	CAPTCHA_API_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8001}/solver \
+	CAPTCHA_API_KEY=demo-key \
+	$(VENV)/bin/honcho -f Procfile start $(STACK) simulator
+
+test: deps browser
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: deps
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: deps browser
+	$(UV) sync --frozen --all-extras --group dev --group bench
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf .venv .tools staticfiles db-test.sqlite3* .pytest_cache

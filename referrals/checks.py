@@ -1,0 +1,1 @@
+"""System checks (filled by the pipeline: Celery-on-Redis timing consistency)."""

@@ -1,0 +1,1 @@
+"""Celery signal handlers (filled by the pipeline)."""

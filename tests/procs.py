@@ -1,0 +1,111 @@
+"""Real processes for tests: Celery workers (and later beat, Flower) on the test database."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def test_database_url() -> str:
+    """The URL of the database the tests use, for processes started by the tests."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def child_env(**overrides) -> dict:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = test_database_url()
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+class WorkerProcess:
+    """`celery worker` as its own process group, the way production runs it."""
+
+    def __init__(self, *, queues="scraping,default", concurrency=1, name="w1", env=None, log=None):
+        self.name = f"{name}-{os.getpid()}@%h"
+        self.log_path = log or ROOT / "test-artifacts" / f"worker-{name}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        cmd = [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "project",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-P",
+            "prefork",
+            "-n",
+            self.name,
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env or child_env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout=30.0):
+        from project.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early; see {self.log_path}")
+            replies = app.control.ping(timeout=0.5) or []
+            if any(self.name.split("@")[0] in next(iter(r)) for r in replies):
+                return self
+        raise TimeoutError(f"worker not ready in {timeout}s; see {self.log_path}")
+
+    def child_pids(self) -> list[int]:
+        import psutil
+
+        return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=False)]
+
+    def kill(self):
+        """SIGKILL the whole worker: main process and its pool children, no goodbyes."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def stop(self, timeout=15.0):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return
+        self._log.close()
+
+
+def wait_for(predicate, timeout=30.0, interval=0.2, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -1,0 +1,29 @@
+"""The compose file parses and runs the processes the README promises."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_compose_file_has_the_stack():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("web", "worker-scraping", "worker-default", "beat", "flower", "redis", "postgres"):
+        assert name in services, name
+    assert "-Q scraping -c 1" in services["worker-scraping"]["command"]
+    assert "-Q default" in services["worker-default"]["command"]
+    assert "gunicorn" in services["web"]["command"]
+    for name in ("web", "redis", "postgres"):
+        assert "healthcheck" in services[name]
+
+
+def test_procfile_runs_the_same_processes():
+    procs = dict(
+        line.split(":", 1)
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert {"web", "worker-scraping", "worker-default", "beat", "flower", "simulator"} <= set(procs)
+    assert "-Q scraping -c 1" in procs["worker-scraping"]

@@ -1,0 +1,116 @@
+"""Scraping settings. This module is the only reader of the scraping environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SOLVERS = ("twocaptcha", "checkbox", "none")
+DRIVERS = ("playwright", "patchright")
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _pauses(value: str) -> tuple[float, float] | None:
+    """`2-5` → (2.0, 5.0) seconds; `0`/`off`/empty → None (no human pauses)."""
+    value = value.strip().lower()
+    if value in ("", "0", "off", "false", "no"):
+        return None
+    low, _, high = value.partition("-")
+    low_s = float(low)
+    high_s = float(high) if high else low_s
+    if low_s < 0 or high_s < low_s:
+        raise ValueError(f"SCRAPING_HUMAN_PAUSES must look like '2-5', got {value!r}")
+    return (low_s, high_s)
+
+
+@dataclass(frozen=True)
+class ScrapingConfig:
+    # Page of the census (the SPA); API paths are resolved against it.
+    url: str = "https://consultacenso.registraduria.gov.co/"
+    # Which captcha solver runs when no pre-solved token is at hand.
+    captcha_solver: str = "twocaptcha"
+    # Base URL of a 2captcha-compatible API (in.php / res.php live under it).
+    captcha_api_url: str = "https://2captcha.com"
+    # Key for that API; empty means the twocaptcha solver cannot work.
+    captcha_api_key: str = ""
+    # Seconds between polls of res.php (2captcha asks for ≥5 s).
+    captcha_poll_interval: float = 5.0
+    # Give up on one solve after this many seconds (solves take 20–45 s).
+    captcha_timeout: float = 180.0
+    # Tokens older than this are not used (Google's tokens live ~120 s).
+    captcha_token_max_age: float = 100.0
+    # Fresh tokens tried per lookup when the site rejects them.
+    captcha_attempts: int = 3
+    # (min, max) seconds of "reading" pause before typing; None disables pauses and key delays.
+    human_pauses: tuple[float, float] | None = (2.0, 5.0)
+    # Chromium binary; None = Playwright's own, else the system's /usr/bin/chromium.
+    browser_path: str | None = None
+    # Automation library: playwright (with playwright-stealth) or patchright (optional extra).
+    driver: str = "playwright"
+    # Proxy URL for the browser (http://user:pass@host:port); None = direct.
+    proxy: str | None = None
+    # Headless browser (production); false only for debugging on a desktop.
+    headless: bool = True
+    # Hard limit for loading the page and passing the F5 challenge, in seconds.
+    navigation_timeout: float = 30.0
+    # Wait for page elements (form, filled election list), in seconds.
+    element_timeout: float = 15.0
+    # Wait for the census API to answer a submitted form, in seconds.
+    api_timeout: float = 30.0
+    # Relaunch the browser after this many lookups (bounds slow leaks); 0 = never.
+    relaunch_every: int = 200
+    # Relaunch when the browser process tree's RSS exceeds this many MB; 0 = never.
+    browser_max_rss_mb: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.captcha_solver not in SOLVERS:
+            raise ValueError(
+                f"CAPTCHA_SOLVER must be one of {SOLVERS}, got {self.captcha_solver!r}"
+            )
+        if self.driver not in DRIVERS:
+            raise ValueError(f"SCRAPING_DRIVER must be one of {DRIVERS}, got {self.driver!r}")
+
+    @property
+    def api_base(self) -> str:
+        """Origin + path of the page, without a trailing slash, for the API paths."""
+        return self.url.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ScrapingConfig:
+        env = os.environ if environ is None else environ
+        d = cls()  # the defaults above
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else None
+
+        def num(name: str, default: float) -> float:
+            value = get(name)
+            return float(value) if value is not None else default
+
+        pauses = get("SCRAPING_HUMAN_PAUSES")
+        headless = get("SCRAPING_HEADLESS")
+        return cls(
+            url=get("REGISTRADURIA_URL") or d.url,
+            captcha_solver=(get("CAPTCHA_SOLVER") or d.captcha_solver).lower(),
+            captcha_api_url=get("CAPTCHA_API_URL") or d.captcha_api_url,
+            captcha_api_key=get("CAPTCHA_API_KEY") or "",
+            captcha_poll_interval=num("CAPTCHA_POLL_INTERVAL", d.captcha_poll_interval),
+            captcha_timeout=num("CAPTCHA_TIMEOUT", d.captcha_timeout),
+            captcha_token_max_age=num("CAPTCHA_TOKEN_MAX_AGE", d.captcha_token_max_age),
+            captcha_attempts=int(num("SCRAPING_CAPTCHA_ATTEMPTS", d.captcha_attempts)),
+            human_pauses=_pauses(pauses) if pauses is not None else d.human_pauses,
+            browser_path=get("SCRAPING_BROWSER_PATH"),
+            driver=(get("SCRAPING_DRIVER") or d.driver).lower(),
+            proxy=get("SCRAPING_PROXY"),
+            headless=_bool(headless) if headless is not None else d.headless,
+            navigation_timeout=num("SCRAPING_NAVIGATION_TIMEOUT", d.navigation_timeout),
+            element_timeout=num("SCRAPING_ELEMENT_TIMEOUT", d.element_timeout),
+            api_timeout=num("SCRAPING_API_TIMEOUT", d.api_timeout),
+            relaunch_every=int(num("SCRAPING_RELAUNCH_EVERY", d.relaunch_every)),
+            browser_max_rss_mb=int(num("SCRAPING_BROWSER_MAX_RSS_MB", d.browser_max_rss_mb)),
+        )

@@ -20,7 +20,7 @@ from aiohttp import web
 from scraping.simulator import census, pages
 from scraping.simulator.faults import HTTP_FAULTS, Fault
 
-TOKEN_REJECTED = "Token de captcha inválido o expirado. Por favor vuelva a intentarlo."
+TOKEN_REJECTED = "Token de captcha inválido o expirado. Por favor vuelva a intentarlo."  # noqa: S105
 ELECTIONS = [{"id": 0, "nombre": "LUGAR DE VOTACION ACTUAL", "mensaje": "Consulte su puesto"}]
 
 

@@ -163,3 +163,24 @@ def parse_rendered_result(text: str, cedula: str) -> CensusResult:
         # Place fields need the JSON; a rendered "found" without it is not trustworthy enough.
         raise PageChangedError("result rendered but the JSON answer was unreadable")
     return CensusResult(cedula=cedula, status=status, message=text.strip())
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds: either a number or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,299 @@
+"""CensusClient: one browser per process, a fresh context per lookup, errors from the taxonomy.
+
+Playwright's sync API is bound to the thread that started it: use a client from one thread.
+The Celery worker calls `lookup_cedula()` (the process-wide default client, created lazily —
+so the browser starts after the fork) and `close_default_client()` at shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+from collections import Counter
+from typing import Any
+
+import psutil
+
+from scraping import browser as browser_mod
+from scraping.captcha import CaptchaSolver, SolvedToken, TokenSource, make_solver
+from scraping.cedula import normalize_cedula
+from scraping.config import ScrapingConfig
+from scraping.errors import NetworkError, ScrapingError
+from scraping.flow import LookupFlow, _short
+from scraping.results import CensusResult
+
+log = logging.getLogger(__name__)
+
+# How many times to ask the token source before solving inline (it may hand out stale ones).
+TOKEN_SOURCE_TRIES = 3
+
+
+class CensusClient:
+    """Looks cédulas up on the census page with a real, stealthy Chromium.
+
+    `token_source(site_key, page_url) -> SolvedToken | None` is asked for a pre-solved token
+    first (e.g. a Redis pool); when it has none, `solver` (default: from CAPTCHA_SOLVER) solves.
+    """
+
+    def __init__(
+        self,
+        config: ScrapingConfig | None = None,
+        *,
+        token_source: TokenSource | None = None,
+        solver: CaptchaSolver | None = None,
+    ) -> None:
+        self.config = config or ScrapingConfig.from_env()
+        self.token_source = token_source
+        self.solver = solver or make_solver(self.config)
+        self.driver = browser_mod.load_driver(self.config.driver)
+        self.stats: Counter[str] = Counter()  # for ops: see `counters()`
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._browser_pid: int | None = None
+        self._user_agent = ""
+        self._viewport = random.choice(browser_mod.VIEWPORTS)  # one per client: a stable look
+        self._lookups_since_launch = 0
+        self._thread: int | None = None
+        self._stealth = self._make_stealth() if self.driver.name == "playwright" else None
+
+    # --- public API ---------------------------------------------------------------------
+    def lookup(self, cedula: str) -> CensusResult:
+        """The census state of `cedula`. Raises ValueError for input that is not a cédula and a
+        `ScrapingError` subclass for every failure to get an answer."""
+        digits = normalize_cedula(cedula)
+        self._check_thread()
+        self.stats["lookups"] += 1
+        try:
+            result = self._lookup_in_fresh_context(digits)
+        except ScrapingError as exc:
+            self.stats["failures"] += 1
+            self.stats[f"error_{type(exc).__name__}"] += 1
+            raise
+        finally:
+            self._after_lookup()
+        self.stats[f"status_{result.status.value}"] += 1
+        return result
+
+    def close(self) -> None:
+        """Close the browser and release the driver. Safe to call twice."""
+        self._close_browser()
+        if self._playwright is not None:
+            self._playwright = None
+            browser_mod.release_playwright(self.driver)
+        close_solver = getattr(self.solver, "close", None)
+        if close_solver is not None:
+            close_solver()
+
+    def counters(self) -> dict[str, int]:
+        """Lookups, failures by class, statuses, browser launches/relaunches/crashes, captcha
+        solves and their cost (micro-USD), tokens from the source, token rejections."""
+        return dict(self.stats)
+
+    def browser_rss_bytes(self) -> int:
+        """RSS of the browser process tree (0 when no browser is running)."""
+        return browser_mod.tree_rss(self._browser_pid)
+
+    @property
+    def browser_pid(self) -> int | None:
+        return self._browser_pid
+
+    def __enter__(self) -> CensusClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- one lookup ---------------------------------------------------------------------
+    def _lookup_in_fresh_context(self, cedula: str) -> CensusResult:
+        errors = self.driver
+        context = None
+        try:
+            context = self._new_context()
+            page = context.new_page()
+            flow = LookupFlow(
+                page,
+                cedula,
+                config=self.config,
+                driver=self.driver,
+                get_token=self._token_for,
+                on_event=self._count,
+            )
+            return flow.run()
+        except ScrapingError:
+            raise
+        except errors.TimeoutError as exc:
+            raise NetworkError(f"browser timed out: {_short(exc)}") from exc
+        except errors.Error as exc:
+            if not self._browser_alive():
+                self.stats["browser_crashes"] += 1
+                self._forget_browser()
+                raise NetworkError("browser crashed during the lookup") from exc
+            raise NetworkError(f"browser error: {_short(exc)}") from exc
+        finally:
+            if context is not None:
+                with contextlib.suppress(errors.Error):
+                    context.close()  # fresh context per lookup: memory does not pile up
+
+    def _new_context(self) -> Any:
+        """A new context on a live browser; a browser that died since the last lookup is
+        replaced here, so one crash costs nothing but a relaunch."""
+        for attempt in (1, 2):
+            browser = self._ensure_browser()
+            try:
+                context = browser.new_context(
+                    user_agent=self._user_agent,
+                    locale="es-CO",
+                    timezone_id="America/Bogota",
+                    viewport=self._viewport,
+                    extra_http_headers={"Accept-Language": "es-CO,es;q=0.9"},
+                )
+            except self.driver.Error:
+                if attempt == 2:
+                    raise
+                self.stats["browser_crashes"] += 1
+                self._forget_browser()
+                continue
+            if self._stealth is not None:
+                self._stealth.apply_stealth_sync(context)
+            return context
+        raise AssertionError("unreachable")
+
+    def _token_for(self, site_key: str, page_url: str, page: Any) -> str:
+        if self.token_source is not None:
+            for _ in range(TOKEN_SOURCE_TRIES):
+                try:
+                    ready = self.token_source(site_key, page_url)
+                except Exception:
+                    # The pool is an optimisation: its trouble must not fail the lookup.
+                    log.warning("captcha token source failed; solving inline", exc_info=True)
+                    break
+                if ready is None:
+                    break
+                if isinstance(ready, str):
+                    ready = SolvedToken(ready)
+                if ready.age() <= self.config.captcha_token_max_age:
+                    self.stats["tokens_from_source"] += 1
+                    return ready.token
+                self.stats["tokens_stale_skipped"] += 1
+        solved = self.solver.solve(site_key=site_key, page_url=page_url, page=page)
+        self.stats["captcha_solves"] += 1
+        if solved.cost is not None:
+            self.stats["captcha_cost_micro_usd"] += round(solved.cost * 1_000_000)
+        return solved.token
+
+    def _count(self, event: str) -> None:
+        self.stats[event] += 1
+
+    # --- browser lifecycle ----------------------------------------------------------------
+    def _check_thread(self) -> None:
+        current = threading.get_ident()
+        if self._thread is None:
+            self._thread = current
+        elif self._thread != current:
+            raise RuntimeError("CensusClient is bound to the thread that first used it")
+
+    def _ensure_browser(self) -> Any:
+        if self._browser is not None and self._browser_alive():
+            return self._browser
+        if self._browser is not None:
+            self.stats["browser_crashes"] += 1
+            self._forget_browser()
+        if self._playwright is None:
+            self._playwright = browser_mod.acquire_playwright(self.driver)
+        before = browser_mod.chromium_pids()
+        options = browser_mod.launch_options(self._playwright, self.config)
+        try:
+            self._browser = self._playwright.chromium.launch(**options)
+        except self.driver.Error:
+            # The driver itself may be dead (killed with the browser): start a new one.
+            browser_mod.release_playwright(self.driver, force=True)
+            self._playwright = browser_mod.acquire_playwright(self.driver)
+            self._browser = self._playwright.chromium.launch(**options)
+        new = browser_mod.chromium_pids() - before
+        self._browser_pid = min(new) if new else None
+        self._user_agent = browser_mod.user_agent_for(self._browser.version)
+        self._stealth = self._make_stealth() if self.driver.name == "playwright" else None
+        self._lookups_since_launch = 0
+        self.stats["browser_launches"] += 1
+        log.info("browser launched (pid %s, %s)", self._browser_pid, self._browser.version)
+        return self._browser
+
+    def _browser_alive(self) -> bool:
+        if self._browser is None or not self._browser.is_connected():
+            return False
+        # Killed from outside: Playwright may not have noticed the disconnect yet.
+        if self._browser_pid is None:
+            return True
+        try:
+            return psutil.Process(self._browser_pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def _after_lookup(self) -> None:
+        self._lookups_since_launch += 1
+        cfg = self.config
+        if self._browser is None:
+            return
+        if cfg.relaunch_every and self._lookups_since_launch >= cfg.relaunch_every:
+            self.stats["browser_relaunches"] += 1
+            self._close_browser()
+        elif cfg.browser_max_rss_mb and self.browser_rss_bytes() > cfg.browser_max_rss_mb << 20:
+            self.stats["browser_relaunches_rss"] += 1
+            self._close_browser()
+
+    def _close_browser(self) -> None:
+        browser, self._browser = self._browser, None
+        if browser is not None:
+            with contextlib.suppress(self.driver.Error):
+                browser.close()
+        self._browser_pid = None
+
+    def _forget_browser(self) -> None:
+        """Drop a dead browser, killing whatever is left of its process tree."""
+        pid = self._browser_pid
+        self._close_browser()
+        if pid is not None:
+            try:
+                root = psutil.Process(pid)
+                for proc in [*root.children(recursive=True), root]:
+                    proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+    def _make_stealth(self) -> Any:
+        from playwright_stealth import Stealth
+
+        return Stealth(
+            navigator_languages_override=("es-CO", "es"),
+            navigator_platform_override="Linux x86_64",
+            navigator_user_agent_override=self._user_agent or None,
+        )
+
+
+# --- the process-wide default client (one per thread: Playwright's sync API is thread-bound) --
+_default = threading.local()
+
+
+def default_client() -> CensusClient:
+    client = getattr(_default, "client", None)
+    if client is not None and getattr(_default, "pid", None) != os.getpid():
+        client = None  # inherited through fork: its browser belongs to the parent
+    if client is None:
+        client = CensusClient(ScrapingConfig.from_env())
+        _default.client, _default.pid = client, os.getpid()
+    return client
+
+
+def lookup_cedula(cedula: str) -> CensusResult:
+    """Look `cedula` up with the default client (browser launched on first use)."""
+    return default_client().lookup(cedula)
+
+
+def close_default_client() -> None:
+    client = getattr(_default, "client", None)
+    _default.client = None
+    if client is not None and getattr(_default, "pid", None) == os.getpid():
+        client.close()

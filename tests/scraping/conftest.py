@@ -1,0 +1,53 @@
+"""Shared fixtures for the scraping tests: a running simulator and a client pointed at it.
+
+No Django here. Without pytest-django, skip the Django conftest above this directory:
+    .venv/bin/pytest -p no:django --confcutdir=tests/scraping tests/scraping
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from scraping.client import CensusClient
+from scraping.simulator import SimulatorServer
+from scraping.simulator import testing as simulator_fixtures
+from scraping.simulator.testing import simulator_config
+
+# The reusable simulator fixtures (other test packages bind them the same way).
+census_simulator = simulator_fixtures.census_simulator
+simulator = simulator_fixtures.simulator
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "soak: long run of lookups (deselect with -m 'not soak')")
+
+
+@pytest.fixture(scope="session")
+def _shared_client(census_simulator: SimulatorServer) -> Iterator[CensusClient]:
+    # One browser for the whole session, as in a worker process; each lookup still gets a
+    # fresh context.
+    client = CensusClient(simulator_config(census_simulator))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def census_client(simulator: SimulatorServer, _shared_client: CensusClient) -> CensusClient:
+    return _shared_client
+
+
+@pytest.fixture
+def make_client(simulator: SimulatorServer) -> Iterator:
+    """Build extra clients with config overrides; closed at the end of the test."""
+    made: list[CensusClient] = []
+
+    def make(**overrides: object) -> CensusClient:
+        client = CensusClient(simulator_config(simulator, **overrides))
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()

@@ -20,6 +20,7 @@ from aiohttp import web
 from scraping.simulator import census, pages
 from scraping.simulator.faults import HTTP_FAULTS, Fault
 
+STATE_KEY: web.AppKey[SimulatorState] = web.AppKey("state")
 TOKEN_REJECTED = "Token de captcha inválido o expirado. Por favor vuelva a intentarlo."  # noqa: S105
 ELECTIONS = [{"id": 0, "nombre": "LUGAR DE VOTACION ACTUAL", "mensaje": "Consulte su puesto"}]
 
@@ -207,7 +208,7 @@ def _client_id(request: web.Request) -> str:
 def build_app(initial: SimulatorSettings | None = None) -> web.Application:
     app = web.Application()
     state = SimulatorState(initial or SimulatorSettings())
-    app["state"] = state
+    app[STATE_KEY] = state
     routes = web.RouteTableDef()
 
     # --- the page -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from scraping.simulator.app import SimulatorSettings, build_app
+from scraping.simulator.app import STATE_KEY, SimulatorSettings, build_app
 
 
 class SimulatorControl:
@@ -128,7 +128,7 @@ class SimulatorServer:
             self._control.close()
             self._control = None
         if self._loop is not None and self._thread is not None:
-            state = self._runner.app["state"] if self._runner else None
+            state = self._runner.app[STATE_KEY] if self._runner else None
             if state is not None:
                 self._loop.call_soon_threadsafe(state.release.set)  # free hung handlers
             self._loop.call_soon_threadsafe(self._loop.stop)

@@ -1,0 +1,269 @@
+"""CensusClient driving a real Chromium against the simulator: states, faults, captcha, stealth."""
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from scraping import browser as browser_mod
+from scraping.captcha import SolvedToken
+from scraping.client import CensusClient
+from scraping.errors import (
+    BotDetectedError,
+    CaptchaError,
+    CaptchaSolverUnavailable,
+    NetworkError,
+    PageChangedError,
+    RateLimitedError,
+)
+from scraping.results import CensusStatus
+from scraping.simulator import KNOWN_CEDULAS, expected_status
+from scraping.simulator.testing import TEST_API_KEY
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("state", sorted(KNOWN_CEDULAS))
+def test_each_census_state(census_client, simulator, state):
+    cedula = KNOWN_CEDULAS[state]
+    result = census_client.lookup(cedula)
+    assert result.status == CensusStatus(expected_status(cedula))
+    assert result.cedula == cedula
+    if result.status is CensusStatus.FOUND:
+        assert result.departamento and result.municipio and result.puesto and result.mesa
+        assert result.latitude is not None and result.map_url
+    else:
+        assert result.message
+
+
+def test_only_digits_reach_the_site(census_client, simulator):
+    result = census_client.lookup("1.020.304.050")
+    assert result.cedula == "1020304050"
+    assert simulator.control.log()[-1]["cedula"] == "1020304050"
+    with pytest.raises(ValueError):
+        census_client.lookup("12-ab")
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"name": "http_503"}, NetworkError),
+        ({"name": "http_503", "target": "page"}, NetworkError),
+        ({"name": "http_503", "target": "elecciones"}, NetworkError),
+        ({"name": "conn_reset"}, NetworkError),
+        ({"name": "conn_reset", "target": "page"}, NetworkError),
+        ({"name": "hang"}, NetworkError),
+        ({"name": "markup_changed"}, PageChangedError),
+        ({"name": "json_changed"}, PageChangedError),
+        ({"name": "bot_block"}, BotDetectedError),
+        ({"name": "captcha_reject"}, CaptchaError),
+        ({"name": "solver_down"}, CaptchaSolverUnavailable),
+        ({"name": "solver_down", "error": "HTTP_500"}, CaptchaError),
+    ],
+    ids=lambda v: (
+        v.get("name", "") + "-" + v.get("target", v.get("error", ""))
+        if isinstance(v, dict)
+        else v.__name__
+    ),
+)
+def test_faults_map_to_error_classes(make_client, simulator, fault, error):
+    client = make_client(api_timeout=2.0, element_timeout=3.0, navigation_timeout=4.0)
+    simulator.control.set_fault(**fault)
+    with pytest.raises(error) as info:
+        client.lookup(KNOWN_CEDULAS["found"])
+    assert type(info.value) is error, repr(info.value)
+    simulator.control.reset()
+    # The same client recovers once the fault is gone.
+    assert client.lookup(KNOWN_CEDULAS["found"]).is_found
+
+
+def test_bot_block_with_403(census_client, simulator):
+    simulator.control.update_settings(block_status=403)
+    simulator.control.set_fault("bot_block")
+    with pytest.raises(BotDetectedError):
+        census_client.lookup(KNOWN_CEDULAS["found"])
+
+
+def test_429_carries_retry_after(census_client, simulator):
+    simulator.control.set_fault("http_429", retry_after=17)
+    with pytest.raises(RateLimitedError) as info:
+        census_client.lookup(KNOWN_CEDULAS["found"])
+    assert info.value.retry_after == 17
+
+
+def test_per_client_rate_limit(census_client, simulator):
+    simulator.control.update_settings(rate_limit=1, rate_window=30)
+    census_client.lookup(KNOWN_CEDULAS["found"])
+    with pytest.raises(RateLimitedError) as info:
+        census_client.lookup(KNOWN_CEDULAS["found"])
+    assert 1 <= info.value.retry_after <= 31
+
+
+def test_slow_answer_within_timeout_succeeds(census_client, simulator):
+    simulator.control.set_fault("slow", delay=1)
+    assert census_client.lookup(KNOWN_CEDULAS["not_in_census"]).status is CensusStatus.NOT_IN_CENSUS
+
+
+def test_expired_token_is_renewed(make_client, simulator):
+    simulator.control.update_settings(token_lifetime=0.5)
+    # A token from the pool that is already dead at the site (a pool with a bad clock).
+    stale = httpx.post(f"{simulator.url}recaptcha/api2/userverify", json={}).json()["token"]
+    time.sleep(0.8)
+    handed = []
+
+    def token_source(site_key, page_url):
+        if handed:
+            return None  # pool empty: the client must solve inline
+        handed.append(stale)
+        return SolvedToken(stale)
+
+    client = make_client(captcha_attempts=3)
+    client.token_source = token_source
+    assert client.lookup(KNOWN_CEDULAS["found"]).is_found
+    counters = simulator.control.state()["counters"]
+    assert counters["token_rejections_expired"] == 1
+    assert counters["solver_solved"] == 1
+    assert client.counters()["token_rejected"] == 1
+    assert client.counters()["tokens_from_source"] == 1
+
+
+def test_token_source_spares_the_solver(make_client, simulator):
+    def token_source(site_key, page_url):
+        assert site_key == simulator.settings.sitekey
+        token = httpx.post(f"{simulator.url}recaptcha/api2/userverify", json={}).json()["token"]
+        return SolvedToken(token)
+
+    client = make_client()
+    client.token_source = token_source
+    assert client.lookup(KNOWN_CEDULAS["pending_review"]).status is CensusStatus.PENDING_REVIEW
+    assert simulator.control.state()["counters"].get("solver_submits", 0) == 0
+
+
+def test_reused_token_rejected_then_bounded(make_client, simulator):
+    used = httpx.post(f"{simulator.url}recaptcha/api2/userverify", json={}).json()["token"]
+    client = make_client(captcha_solver="none", captcha_attempts=2)
+    client.token_source = lambda site_key, page_url: SolvedToken(used)
+    assert client.lookup(KNOWN_CEDULAS["found"]).is_found  # first use is fine
+    with pytest.raises(CaptchaError):
+        client.lookup(KNOWN_CEDULAS["found"])
+    assert simulator.control.state()["counters"]["token_rejections_reused"] == 2
+
+
+def test_checkbox_solver_end_to_end(make_client, simulator):
+    client = make_client(captcha_solver="checkbox")
+    result = client.lookup(KNOWN_CEDULAS["cancelled_deceased"])
+    assert result.status is CensusStatus.CANCELLED_DECEASED
+    counters = simulator.control.state()["counters"]
+    assert counters["widget_tokens"] == 1
+    assert counters.get("solver_submits", 0) == 0
+
+
+def test_twocaptcha_solver_end_to_end(make_client, simulator):
+    simulator.control.update_settings(solve_delay=0.3)
+    client = make_client(captcha_solver="twocaptcha", captcha_poll_interval=0.1)
+    assert client.lookup(KNOWN_CEDULAS["found_lowercase"]).is_found
+    assert client.counters()["captcha_solves"] == 1
+    assert client.counters()["captcha_cost_micro_usd"] == 2990
+    counters = simulator.control.state()["counters"]
+    assert counters["solver_solved"] == 1 and counters["solver_polls"] >= 2
+
+
+def test_strict_mode_blocks_plain_headless_but_not_the_client(census_client, simulator):
+    simulator.control.update_settings(strict=True)
+    # A plain Playwright Chromium, headless, no stealth: the F5-like gate must reject it.
+    driver = browser_mod.load_driver("playwright")
+    playwright = browser_mod.acquire_playwright(driver)
+    try:
+        cfg = census_client.config
+        plain = playwright.chromium.launch(**browser_mod.launch_options(playwright, cfg))
+        try:
+            page = plain.new_page()
+            page.goto(simulator.url)
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(300)
+            assert "requested URL was rejected" in page.content()
+            assert page.locator("#consultaForm").count() == 0
+        finally:
+            plain.close()
+    finally:
+        browser_mod.release_playwright(driver)
+    blocked = simulator.control.state()["counters"]["blocked"]
+    assert blocked >= 1
+    # The stealth client passes the same gate.
+    assert census_client.lookup(KNOWN_CEDULAS["found"]).is_found
+    assert simulator.control.state()["counters"]["blocked"] == blocked
+
+
+def test_browser_crash_does_not_break_next_lookup(make_client, simulator):
+    import psutil
+
+    client = make_client()
+    assert client.lookup(KNOWN_CEDULAS["found"]).is_found
+    pid = client.browser_pid
+    assert pid is not None
+    psutil.Process(pid).kill()
+    psutil.Process(pid).wait(5) if psutil.pid_exists(pid) else None
+    assert client.lookup(KNOWN_CEDULAS["not_in_census"]).status is CensusStatus.NOT_IN_CENSUS
+    assert client.browser_pid not in (None, pid)
+    counters = client.counters()
+    assert counters["browser_launches"] == 2 and counters["browser_crashes"] == 1
+
+
+def test_relaunch_every_n_lookups(make_client, simulator):
+    client = make_client(relaunch_every=2)
+    for _ in range(3):
+        client.lookup(KNOWN_CEDULAS["found"])
+    assert client.counters()["browser_launches"] == 2
+    assert client.counters()["browser_relaunches"] == 1
+
+
+def test_relaunch_on_rss_limit(make_client, simulator):
+    client = make_client(browser_max_rss_mb=1)  # any real browser exceeds 1 MB
+    client.lookup(KNOWN_CEDULAS["found"])
+    client.lookup(KNOWN_CEDULAS["found"])
+    assert client.counters()["browser_relaunches_rss"] == 2
+    assert client.counters()["browser_launches"] == 2
+
+
+def test_client_is_bound_to_its_thread(census_client, simulator):
+    census_client.lookup(KNOWN_CEDULAS["found"])
+    errors = []
+    worker = threading.Thread(
+        target=lambda: errors.append(pytest.raises(RuntimeError, census_client.lookup, "123456"))
+    )
+    worker.start()
+    worker.join()
+    assert errors
+
+
+def test_default_client_lifecycle(simulator, monkeypatch):
+    from scraping import client as client_mod
+
+    monkeypatch.setenv("REGISTRADURIA_URL", simulator.url)
+    monkeypatch.setenv("CAPTCHA_API_URL", simulator.solver_url)
+    monkeypatch.setenv("CAPTCHA_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("CAPTCHA_POLL_INTERVAL", "0.02")
+    monkeypatch.setenv("SCRAPING_HUMAN_PAUSES", "0")
+    try:
+        assert client_mod.lookup_cedula(KNOWN_CEDULAS["found"]).is_found
+        assert client_mod.default_client().counters()["browser_launches"] == 1
+    finally:
+        client_mod.close_default_client()
+
+
+def test_human_pauses_type_digit_by_digit(make_client, simulator):
+    client = make_client(human_pauses=(0.1, 0.2))
+    started = time.monotonic()
+    assert client.lookup("1000000005").status is CensusStatus.PENDING_REVIEW
+    assert time.monotonic() - started >= 0.1 + 10 * 0.07
+
+
+def test_politeness_log(census_client, simulator):
+    census_client.lookup(KNOWN_CEDULAS["found"])
+    census_client.lookup(KNOWN_CEDULAS["pending_review"])
+    log = simulator.control.log()
+    assert [e["outcome"] for e in log] == ["found", "pending_review"]
+    assert log[0]["ts"] < log[1]["ts"]
+    assert all(e["client"] == "127.0.0.1" and e["session"] for e in log)
+    assert isinstance(CensusClient, type)

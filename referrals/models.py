@@ -127,3 +127,20 @@ class ScrapeAttempt(models.Model):
 
     def __str__(self):
         return f"attempt {self.pk} of {self.referral_id}: {self.outcome}"
+
+
+class Alert(models.Model):
+    """Every alert raised for on-call, whether or not it was delivered (dedup keeps the rest)."""
+
+    key = models.CharField(max_length=200, db_index=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.title

@@ -1,1 +1,36 @@
-"""Celery signal handlers (filled by the pipeline)."""
+"""Celery signal handlers: no referral stays in flight after its task died; the browser lives
+and dies with the pool process that uses it."""
+
+import logging
+
+from celery.signals import task_failure, worker_init, worker_process_shutdown
+
+logger = logging.getLogger(__name__)
+
+
+@task_failure.connect
+def referral_task_failed(sender=None, task_id=None, exception=None, args=None, **kwargs):
+    if sender is None or sender.name != "referrals.tasks.verify_referral" or not args:
+        return
+    from .verification import fail_referral
+
+    fail_referral(args[0], exception)
+
+
+@worker_process_shutdown.connect
+def close_browser(**kwargs):
+    # The browser is launched lazily, after fork, by the first lookup of each pool process.
+    from scraping.client import close_default_client
+
+    close_default_client()
+
+
+@worker_init.connect
+def refuse_inconsistent_timing(**kwargs):
+    """Django checks do not run in a Celery worker: run ours, and refuse to start on errors."""
+    from django.core.checks import run_checks
+    from django.core.management.base import SystemCheckError
+
+    errors = run_checks(tags=["celery"])
+    if errors:
+        raise SystemCheckError("\n".join(str(e) for e in errors))

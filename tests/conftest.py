@@ -3,7 +3,7 @@ import redis as redis_lib
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from tests.procs import WorkerProcess
+from tests.procs import WorkerProcess, child_env
 
 
 @pytest.fixture
@@ -49,3 +49,56 @@ def start_worker(redis):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture(scope="session")
+def simulator_server():
+    from scraping.simulator import SimulatorServer
+
+    with SimulatorServer(port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def simulator(simulator_server):
+    """The local Registraduría simulator, reset to a clean state for each test."""
+    simulator_server.control.reset()
+    yield simulator_server
+    simulator_server.control.reset()
+
+
+@pytest.fixture
+def pipeline_env(simulator):
+    """Environment for worker processes that verify against the simulator, with fast,
+    test-sized timings. Tests override what they exercise."""
+
+    def make(**overrides):
+        env = {
+            "REGISTRADURIA_URL": simulator.url,
+            "CAPTCHA_SOLVER": "twocaptcha",
+            "CAPTCHA_API_URL": simulator.solver_url,
+            "CAPTCHA_API_KEY": "test-key",
+            "CAPTCHA_POLL_INTERVAL": "0.2",
+            "SCRAPING_HUMAN_PAUSES": "0",
+            "SCRAPING_RATE_LIMIT": "20/s",
+            "SCRAPING_MAX_RETRIES": "3",
+            "SCRAPING_RETRY_BACKOFF_MAX": "2",
+            "SCRAPING_TASK_TIME_LIMIT": "40",
+            "SCRAPING_NAVIGATION_TIMEOUT": "15",
+            "SCRAPING_API_TIMEOUT": "15",
+            "CIRCUIT_COOLDOWN": "30",
+            "CELERY_VISIBILITY_TIMEOUT": "300",
+        }
+        env.update({k: str(v) for k, v in overrides.items()})
+        return child_env(**env)
+
+    return make
+
+
+@pytest.fixture
+def webhook():
+    from tests.procs import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()

@@ -1,29 +1,37 @@
-"""Through the real parts: the portal view, Redis, and a Celery worker process."""
+"""Through the real parts: the portal view, Redis, a Celery worker process, Chromium, the
+simulator of the Registraduría."""
 
 import pytest
 from django.urls import reverse
 
-from referrals.models import Referral, Status
+from referrals.models import Referral, ScrapeAttempt, Status
+from scraping.simulator import KNOWN_CEDULAS
 from tests.procs import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
-def test_referral_created_in_the_portal_is_picked_up_by_a_real_worker(
-    client, django_user_model, start_worker
+def test_referral_created_in_the_portal_is_verified_by_a_real_worker(
+    client, django_user_model, start_worker, pipeline_env
 ):
     user = django_user_model.objects.create_user("dora", password="clave-segura-123")
     client.force_login(user)
-    start_worker()
+    start_worker(env=pipeline_env())
 
     response = client.post(reverse("referrals:create"), {"cedula": "1.020.304.050"})
     assert response.status_code == 302
-    referral = Referral.objects.get(cedula="1020304050")
+    referral = Referral.objects.get(cedula=KNOWN_CEDULAS["found"])
 
-    def left_pending():
+    def finished():
         referral.refresh_from_db()
         return referral.status not in Status.in_flight()
 
-    wait_for(left_pending, timeout=60, message="the worker to finish the referral")
-    assert referral.attempts >= 1
-    assert referral.finished_at is not None
+    wait_for(finished, timeout=60, message="the worker to finish the referral")
+    assert referral.status == Status.VERIFIED
+    assert referral.attempts == 1 and referral.finished_at is not None
+    assert referral.departamento and referral.municipio and referral.puesto and referral.mesa
+    attempt = ScrapeAttempt.objects.get(referral=referral)
+    assert attempt.outcome == "found" and attempt.duration_ms > 0
+
+    detail = client.get(referral.get_absolute_url()).content.decode()
+    assert referral.puesto in detail and "hx-trigger" not in detail

@@ -1,0 +1,202 @@
+"""The verification pipeline through the real parts: portal view → on_commit → Redis → a Celery
+worker process (-Q scraping -c 1) → Chromium → the simulator, with its faults."""
+
+import itertools
+import time
+
+import pytest
+from django.urls import reverse
+
+from referrals.models import Alert, Referral, ScrapeAttempt, Status
+from referrals.tasks import verify_referral
+from scraping.simulator import KNOWN_CEDULAS, expected_status
+from tests.procs import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+CENSUS_TO_STATUS = {
+    "found": Status.VERIFIED,
+    "not_in_census": Status.NOT_FOUND,
+    "cancelled_deceased": Status.CANCELLED,
+    "cancelled_other": Status.CANCELLED,
+    "pending_review": Status.IN_REVIEW,
+}
+
+
+@pytest.fixture
+def portal(client, django_user_model):
+    user = django_user_model.objects.create_user("lider", password="clave-segura-123")
+    client.force_login(user)
+
+    def add(*cedulas):
+        for cedula in cedulas:
+            response = client.post(reverse("referrals:create"), {"cedula": cedula})
+            assert response.status_code == 302, response.content[:500]
+        return list(Referral.objects.filter(cedula__in=cedulas).order_by("pk"))
+
+    return add
+
+
+def all_final(timeout):
+    wait_for(
+        lambda: not Referral.objects.filter(status__in=Status.in_flight()).exists(),
+        timeout=timeout,
+        message="every referral to reach a final state",
+    )
+
+
+def consultas(simulator, cedula=None):
+    return [e for e in simulator.control.log() if cedula is None or e["cedula"] == cedula]
+
+
+def test_twenty_referrals_reach_their_census_state(portal, start_worker, pipeline_env, simulator):
+    start_worker(env=pipeline_env())
+    cedulas = list(KNOWN_CEDULAS.values()) + [str(1_100_000_000 + i * 7919) for i in range(12)]
+    portal(*cedulas)
+    all_final(timeout=120)
+
+    for referral in Referral.objects.all():
+        census = expected_status(referral.cedula)
+        assert referral.census_status == census, referral.cedula
+        assert referral.status == CENSUS_TO_STATUS[census], referral.cedula
+        assert referral.attempts == 1
+        if census == "found":
+            assert referral.municipio and referral.puesto and referral.mesa
+        else:
+            assert referral.census_message  # the site's own words, kept
+    assert len(consultas(simulator)) == 20
+
+
+def test_429_with_retry_after_waits_then_succeeds(portal, start_worker, pipeline_env, simulator):
+    simulator.control.set_fault("http_429", count=1, retry_after=3)
+    start_worker(env=pipeline_env(SCRAPING_RETRY_BACKOFF_MAX=10))
+    [referral] = portal(KNOWN_CEDULAS["found"])
+    all_final(timeout=60)
+
+    referral.refresh_from_db()
+    assert referral.status == Status.VERIFIED and referral.attempts == 2
+    throttled, answered = consultas(simulator, referral.cedula)
+    assert throttled["http_status"] == 429
+    assert answered["ts"] - throttled["ts"] >= 3.0
+    outcomes = list(
+        ScrapeAttempt.objects.order_by("started_at").values_list("outcome", "error_class")
+    )
+    assert outcomes == [("retry", "RateLimitedError"), ("found", "")]
+
+
+def test_503_burst_then_success(portal, start_worker, pipeline_env, simulator):
+    simulator.control.set_fault("http_503", count=2)
+    start_worker(env=pipeline_env())
+    [referral] = portal(KNOWN_CEDULAS["not_in_census"])
+    all_final(timeout=60)
+
+    referral.refresh_from_db()
+    assert referral.status == Status.NOT_FOUND and referral.attempts == 3
+    assert [e["http_status"] for e in consultas(simulator)] == [503, 503, 200]
+
+
+def test_page_hung_past_the_soft_limit_is_retried(portal, start_worker, pipeline_env, simulator):
+    # Hard limit 14 s → soft limit 9 s; the browser's own API timeout (12 s) comes later.
+    simulator.control.set_fault("hang", count=1)
+    start_worker(env=pipeline_env(SCRAPING_TASK_TIME_LIMIT=14, SCRAPING_API_TIMEOUT=12))
+    [referral] = portal(KNOWN_CEDULAS["found"])
+    all_final(timeout=90)
+
+    referral.refresh_from_db()
+    assert referral.status == Status.VERIFIED
+    first, second = ScrapeAttempt.objects.order_by("started_at")
+    assert (first.outcome, first.error_class) == ("retry", "NetworkError")
+    assert "soft time limit" in first.error_message
+    assert second.outcome == "found"
+
+
+def test_retries_exhausted_end_failed_with_one_alert(portal, start_worker, pipeline_env, simulator):
+    simulator.control.set_fault("http_503")  # until cleared
+    start_worker(env=pipeline_env(SCRAPING_MAX_RETRIES=2, CIRCUIT_FAILURE_THRESHOLD=50))
+    referrals = portal(KNOWN_CEDULAS["found"], KNOWN_CEDULAS["found_lowercase"])
+    all_final(timeout=90)
+
+    for referral in referrals:
+        referral.refresh_from_db()
+        assert referral.status == Status.FAILED
+        assert "varios intentos" in referral.last_error
+        assert len(consultas(simulator, referral.cedula)) == 3  # first try + 2 retries
+    # Both referrals exhausted their retries: one incident, one page.
+    wait_for(lambda: Alert.objects.filter(delivered_at__isnull=False).exists(), timeout=10)
+    assert list(Alert.objects.values_list("key", flat=True)) == ["retries-exhausted"]
+
+
+def test_bot_block_opens_the_circuit_and_the_site_is_left_alone(
+    portal, start_worker, pipeline_env, simulator
+):
+    cooldown = 12
+    simulator.control.set_fault("bot_block", target="all")
+    start_worker(env=pipeline_env(CIRCUIT_COOLDOWN=cooldown))
+    [blocked] = portal(KNOWN_CEDULAS["found"])
+    wait_for(lambda: Referral.objects.get(pk=blocked.pk).status == Status.BLOCKED, timeout=60)
+    opened_at = time.monotonic()
+    counters_at_open = simulator.control.state()["counters"]
+    simulator.control.clear_faults()  # the site forgives us; we must still wait
+
+    later = portal(KNOWN_CEDULAS["found_lowercase"], KNOWN_CEDULAS["not_in_census"])
+    time.sleep(max(0.0, cooldown - 2 - (time.monotonic() - opened_at)))
+    counters = simulator.control.state()["counters"]
+    assert counters["page_loads"] == counters_at_open["page_loads"]
+    assert counters["consultas"] == counters_at_open["consultas"]
+    assert all(Referral.objects.get(pk=r.pk).status == Status.PENDING for r in later)
+
+    all_final(timeout=60)
+    for referral in later:
+        referral.refresh_from_db()
+        assert referral.status in (Status.VERIFIED, Status.NOT_FOUND)
+        assert referral.attempts == 1
+    blocked.refresh_from_db()
+    assert blocked.status == Status.BLOCKED
+    assert "bloqueó" in blocked.last_error
+    keys = list(Alert.objects.order_by("created_at").values_list("key", flat=True))
+    assert keys == ["circuit-open", "circuit-closed"]
+
+
+def test_the_same_referral_sent_twice_at_once_is_scraped_once(
+    start_worker, pipeline_env, simulator, django_user_model
+):
+    user = django_user_model.objects.create_user("eva")
+    referral = Referral.objects.create(cedula=KNOWN_CEDULAS["found"], referred_by=user)
+    env = pipeline_env(SCRAPING_TASK_TIME_LIMIT=10)
+    start_worker(env=env, name="w1")
+    start_worker(env=env, name="w2")
+    # Two messages for one referral, and one message delivered twice (same task id).
+    verify_referral.delay(referral.pk)
+    verify_referral.apply_async((referral.pk,), task_id="dup-delivery")
+    verify_referral.apply_async((referral.pk,), task_id="dup-delivery")
+    wait_for(lambda: Referral.objects.get(pk=referral.pk).status == Status.VERIFIED, timeout=60)
+    time.sleep(12)  # past the lease: the deferred duplicates come back and find it final
+    assert len(consultas(simulator, referral.cedula)) == 1
+    referral.refresh_from_db()
+    assert referral.attempts == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_global_rate_holds_across_workers(
+    workers, start_worker, pipeline_env, simulator, django_user_model
+):
+    user = django_user_model.objects.create_user("rate")
+    interval = 1.0
+    env = pipeline_env(SCRAPING_RATE_LIMIT="1/s")
+    for n in range(workers):
+        start_worker(env=env, name=f"rate{n}")
+    cedulas = [str(1_200_000_000 + i * 104_729) for i in range(16)]
+    for cedula in cedulas:
+        referral = Referral.objects.create(cedula=cedula, referred_by=user)
+        verify_referral.delay(referral.pk)
+    all_final(timeout=120)
+
+    stamps = sorted(e["ts"] for e in consultas(simulator))
+    assert len(stamps) == len(cedulas)
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    # Tolerance: the slot is taken before the page loads, so the gap between two consultas
+    # varies with the page-load time of each lookup (tens of ms here).
+    assert min(gaps) >= interval - 0.15, gaps
+    achieved = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert achieved >= 0.9 * (1 / interval), achieved
+    assert achieved <= 1.05 * (1 / interval), achieved

@@ -1,0 +1,83 @@
+"""The global rate gap and the circuit breaker, against real Redis."""
+
+import itertools
+import threading
+import time
+
+from scraping.circuit import CircuitBreaker, CircuitState
+from scraping.ratelimit import RateSlots
+
+
+def test_one_slot_per_interval_across_callers(redis):
+    slots = [RateSlots(redis, interval=0.2, limiter_key="egress-a") for _ in range(3)]
+    taken = []
+
+    def take(limiter):
+        for _ in range(4):
+            assert limiter.acquire(max_wait=5)
+            taken.append(time.monotonic())
+
+    threads = [threading.Thread(target=take, args=(s,)) for s in slots]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    taken.sort()
+    gaps = [b - a for a, b in itertools.pairwise(taken)]
+    assert len(taken) == 12
+    assert min(gaps) >= 0.19, gaps  # 10 ms tolerance for timer granularity
+    # Busy callers lose little: 12 slots of 0.2 s take about 2.2 s, not much more.
+    assert taken[-1] - taken[0] < 2.2 * 1.15
+
+
+def test_distinct_egress_keys_do_not_share_the_gap(redis):
+    a = RateSlots(redis, interval=10, limiter_key="proxy-a")
+    b = RateSlots(redis, interval=10, limiter_key="proxy-b")
+    assert a.try_acquire() == 0.0
+    assert b.try_acquire() == 0.0
+    wait = a.try_acquire()
+    assert 9 < wait <= 10
+    assert not a.acquire(max_wait=0.1)
+
+
+def breaker(redis, **kw):
+    options = {"cooldown": 0.5, "failure_threshold": 3, "probe_lease": 5} | kw
+    return CircuitBreaker(redis, **options)
+
+
+def test_bot_block_opens_once_then_half_open_admits_one_probe(redis):
+    cb = breaker(redis)
+    assert cb.allow("t1") == (True, 0.0)
+    assert cb.trip("bot block") is True
+    assert cb.trip("bot block again") is False  # one opening, one alert
+    allowed, wait = cb.allow("t2")
+    assert not allowed and 0 < wait <= 0.5
+    assert cb.status().state is CircuitState.OPEN
+    time.sleep(0.55)
+    assert cb.status().state is CircuitState.HALF_OPEN
+    assert cb.allow("probe")[0] is True
+    assert cb.allow("other")[0] is False
+    assert cb.allow("probe")[0] is True  # the probe's own retry may go on
+    assert cb.record_success() is True
+    assert cb.status().state is CircuitState.CLOSED
+    assert cb.allow("other")[0] is True
+
+
+def test_consecutive_failures_trip_and_success_resets_the_count(redis):
+    cb = breaker(redis)
+    assert cb.record_failure("503") is False
+    assert cb.record_failure("503") is False
+    cb.record_success()
+    assert cb.record_failure("503") is False
+    assert cb.record_failure("503") is False
+    assert cb.record_failure("503") is True
+    assert cb.status().state is CircuitState.OPEN
+
+
+def test_failed_probe_reopens_without_a_second_alert(redis):
+    cb = breaker(redis, cooldown=0.2)
+    assert cb.trip("block")
+    time.sleep(0.25)
+    assert cb.allow("probe")[0]
+    assert cb.record_failure("still failing") is False  # re-opened silently
+    assert cb.status().state is CircuitState.OPEN

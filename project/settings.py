@@ -9,11 +9,25 @@ default, and production without a SECRET_KEY refuses to start.
 from pathlib import Path
 
 import environ
+from celery.utils.time import rate
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+
+
+def duration(name: str, default: str) -> float:
+    """A duration setting in seconds: `90`, `90s`, `30m`, `2h` or `1d`."""
+    text = env(name, default=default).strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except (ValueError, IndexError):
+        raise ImproperlyConfigured(f"{name} must be a duration like 90s, 30m or 2h: {text!r}")
+
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -180,6 +194,80 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Verification pipeline: the scraping queue's one settings block --------------------------
+# The polite rate towards the site, as Celery writes rates ("12/m" = one lookup every 5 s). It is
+# the task's own rate_limit (per worker) and the global gap in Redis (every worker together).
+SCRAPING_RATE_LIMIT = env("SCRAPING_RATE_LIMIT", default="12/m")
+SCRAPING_MIN_INTERVAL = 1.0 / rate(SCRAPING_RATE_LIMIT)
+# Workers behind one egress address share one limiter and one circuit breaker.
+SCRAPING_LIMITER_KEY = env("SCRAPING_LIMITER_KEY", default="") or env(
+    "SCRAPING_PROXY", default="direct"
+)
+# How long a task waits in-process for its slot before deferring itself with a countdown.
+SCRAPING_SLOT_MAX_WAIT = env.float("SCRAPING_SLOT_MAX_WAIT", default=30.0)
+SCRAPING_MAX_RETRIES = env.int("SCRAPING_MAX_RETRIES", default=5)
+SCRAPING_RETRY_BACKOFF_MAX = env.int("SCRAPING_RETRY_BACKOFF_MAX", default=600)
+# Hard limit kills the pool child; the soft limit comes first and is treated as a hung page.
+SCRAPING_TASK_TIME_LIMIT = env.int("SCRAPING_TASK_TIME_LIMIT", default=180)
+SCRAPING_TASK_SOFT_TIME_LIMIT = max(1, SCRAPING_TASK_TIME_LIMIT - max(5, SCRAPING_TASK_TIME_LIMIT // 6))
+# A claim older than this belongs to a run that is surely dead (the hard limit killed it).
+SCRAPING_CLAIM_LEASE = SCRAPING_TASK_TIME_LIMIT + 30
+CIRCUIT_COOLDOWN = env.int("CIRCUIT_COOLDOWN", default=900)
+CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
+
+# --- Ops: beat jobs, dashboard, Flower --------------------------------------------------------
+# A referral in flight without progress for this long, and with no task left for it, is re-queued
+# (at most STALE_MAX_REQUEUES times) and then flagged "delayed" and reported in a digest.
+STALE_AFTER = duration("STALE_AFTER", "30m")
+STALE_SWEEP_EVERY = duration("STALE_SWEEP_EVERY", "5m")
+STALE_MAX_REQUEUES = env.int("STALE_MAX_REQUEUES", default=2)
+# Alert when more than this share of the last hour's attempts failed (and again on recovery).
+FAILURE_RATE_ALERT = env.float("FAILURE_RATE_ALERT", default=0.2)
+FAILURE_RATE_MIN_ATTEMPTS = env.int("FAILURE_RATE_MIN_ATTEMPTS", default=10)
+FAILURE_RATE_EVERY = duration("FAILURE_RATE_EVERY", "5m")
+BEAT_HEARTBEAT_EVERY = duration("BEAT_HEARTBEAT_EVERY", "30s")
+# Public base URL of the portal (links in alerts) and of Flower (links on the dashboard).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+FLOWER_URL = env("FLOWER_URL", default="http://127.0.0.1:5555")
+
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-referrals": {
+        "task": "referrals.tasks.sweep_stale_referrals",
+        "schedule": STALE_SWEEP_EVERY,
+        "options": {"expires": STALE_SWEEP_EVERY},  # a late run is dropped, not piled up
+    },
+    "check-failure-rate": {
+        "task": "referrals.tasks.check_failure_rate",
+        "schedule": FAILURE_RATE_EVERY,
+        "options": {"expires": FAILURE_RATE_EVERY},
+    },
+    "beat-heartbeat": {
+        "task": "referrals.tasks.beat_heartbeat",
+        "schedule": BEAT_HEARTBEAT_EVERY,
+        "options": {"expires": BEAT_HEARTBEAT_EVERY},
+    },
+}
+
+# --- Alerts for on-call -----------------------------------------------------------------------
+# Apprise URLs (mailto://, slack://, pagerduty://, json://host/path ...), comma-separated.
+ALERT_URLS = env.list("ALERT_URLS", default=[])
+# The same incident (same key) pages once within this window.
+ALERT_DEDUP_SECONDS = env.int("ALERT_DEDUP_SECONDS", default=3600)
+ADMINS = [(email, email) for email in env.list("ADMINS", default=[])]
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+SERVER_EMAIL = DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="cedula-verify@localhost")
+
+# Optional error tracking, when the sentry extra is installed.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    try:
+        import sentry_sdk
+        from sentry_sdk.integrations.celery import CeleryIntegration
+        from sentry_sdk.integrations.django import DjangoIntegration
+    except ImportError:
+        raise ImproperlyConfigured("SENTRY_DSN is set: install the sentry extra") from None
+    sentry_sdk.init(dsn=SENTRY_DSN, integrations=[DjangoIntegration(), CeleryIntegration()])
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_FORMAT = env("LOG_FORMAT", default="text")

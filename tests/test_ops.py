@@ -1,0 +1,221 @@
+"""Ops and on-call: the stale sweep, alerts that leave the process, the failure-rate alert,
+the dashboard, Flower."""
+
+import base64
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from referrals import alerts, monitoring, sweep
+from referrals.models import Alert, Referral, ScrapeAttempt, Status
+from scraping.simulator import KNOWN_CEDULAS
+from tests.procs import ROOT, child_env, wait_for
+
+
+def make_stale(referral, minutes=45, **fields):
+    Referral.objects.filter(pk=referral.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=minutes), **fields
+    )
+
+
+def queued_ids(redis):
+    ids = []
+    for raw in redis.lrange("scraping", 0, -1):
+        args, _, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        ids.append(args[0])
+    return ids
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweep_requeues_lost_work_then_flags_once_in_one_digest(user, redis, settings):
+    settings.STALE_MAX_REQUEUES = 1
+    lost = Referral.objects.create(cedula="1020304050", referred_by=user)
+    queued = Referral.objects.create(cedula="52123456", referred_by=user)
+    verifying = Referral.objects.create(cedula="79845123", referred_by=user)
+    fresh = Referral.objects.create(cedula="80123456", referred_by=user)
+    make_stale(lost)
+    make_stale(queued)
+    make_stale(verifying, status=Status.VERIFYING, claimed_by="gone")
+    from referrals.services import publish_verification
+
+    publish_verification(queued.pk)  # its message is still in Redis: a backlog, not lost
+    redis.delete("alerts:dedup:queue-stalled")
+
+    report = sweep.sweep_stale_referrals()
+    assert sorted(report.requeued) == sorted([lost.pk, verifying.pk])
+    assert report.flagged == [] and report.waiting == 1
+    assert sorted(queued_ids(redis)) == sorted([lost.pk, verifying.pk, queued.pk])
+    verifying.refresh_from_db()
+    assert verifying.status == Status.PENDING and verifying.requeue_count == 1
+    fresh.refresh_from_db()
+    assert fresh.requeue_count == 0
+
+    # The re-queued messages are lost again (e.g. Redis restarted): now they are flagged.
+    redis.delete("scraping")
+    make_stale(lost)
+    make_stale(verifying)
+    make_stale(queued)
+    Alert.objects.all().delete()
+    report = sweep.sweep_stale_referrals()
+    assert sorted(report.flagged) == sorted([lost.pk, verifying.pk])
+    assert report.requeued == [queued.pk]  # its first loss: one more try
+    digests = list(Alert.objects.filter(key__startswith="stale-digest"))
+    assert len(digests) == 1
+    assert "2 referrals" in digests[0].body and str(lost.pk) in digests[0].body
+    assert "stale_flagged_at__isnull=False" in digests[0].body
+
+    # A second sweep sends nothing new: each referral is reported once.
+    report = sweep.sweep_stale_referrals()
+    assert report.flagged == [] and report.requeued == []
+    assert Alert.objects.filter(key__startswith="stale-digest").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_sweep_recovers_a_referral_whose_message_was_deleted(
+    user, redis, start_worker, pipeline_env, simulator
+):
+    from referrals.services import publish_verification
+
+    referral = Referral.objects.create(cedula=KNOWN_CEDULAS["found"], referred_by=user)
+    publish_verification(referral.pk)
+    redis.delete("scraping")  # the message is lost
+    make_stale(referral)
+    start_worker(env=pipeline_env())
+    assert sweep.sweep_stale_referrals().requeued == [referral.pk]
+    wait_for(lambda: Referral.objects.get(pk=referral.pk).status == Status.VERIFIED, timeout=60)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_alerts_reach_a_webhook_once_per_incident(redis, start_worker, webhook):
+    start_worker(queues="default", env=child_env(ALERT_URLS=webhook.apprise_url))
+    assert alerts.raise_alert("incident-1", "Prueba de alerta", "something broke")
+    assert not alerts.raise_alert("incident-1", "Prueba de alerta", "something broke again")
+    assert alerts.raise_alert("incident-2", "Otra alerta", "something else")
+    wait_for(lambda: len(webhook.received) == 2, timeout=30, message="2 alert payloads")
+    titles = sorted(p["title"] for p in webhook.received)
+    assert titles == ["[cedula-verify] Otra alerta", "[cedula-verify] Prueba de alerta"]
+    assert {p["message"] for p in webhook.received} == {"something broke", "something else"}
+    wait_for(lambda: Alert.objects.filter(delivered_at__isnull=False).count() == 2, timeout=10)
+    assert not Alert.objects.exclude(delivery_error="").exists()
+
+
+def seed_attempts(referral, outcomes):
+    for outcome in outcomes:
+        ScrapeAttempt.objects.create(referral=referral, outcome=outcome)
+
+
+def test_failure_rate_alerts_once_above_threshold_and_once_on_recovery(user, redis, settings):
+    settings.FAILURE_RATE_ALERT = 0.2
+    settings.FAILURE_RATE_MIN_ATTEMPTS = 10
+    referral = Referral.objects.create(cedula="1020304050", referred_by=user)
+    seed_attempts(referral, ["found"] * 8 + ["retry"] * 2)  # exactly 20 %: not above
+    assert monitoring.check_failure_rate() == "ok"
+    seed_attempts(referral, ["failed"])  # 3 / 11 = 27 %
+    assert monitoring.check_failure_rate() == "breach"
+    assert monitoring.check_failure_rate() == "breach-ongoing"
+    assert Alert.objects.filter(title__startswith="Tasa de fallos alta").count() == 1
+    seed_attempts(referral, ["found"] * 10)  # 3 / 21 = 14 %
+    assert monitoring.check_failure_rate() == "recovered"
+    assert monitoring.check_failure_rate() == "ok"
+    assert Alert.objects.filter(title__startswith="Tasa de fallos normal").count() == 1
+
+
+def test_small_samples_do_not_alert(user, redis, settings):
+    settings.FAILURE_RATE_MIN_ATTEMPTS = 10
+    referral = Referral.objects.create(cedula="1020304050", referred_by=user)
+    seed_attempts(referral, ["failed"] * 3)
+    assert monitoring.check_failure_rate() == "ok"
+
+
+def test_dashboard_figures_match_the_database(client, staff_user, user, redis):
+    statuses = ["verified"] * 3 + ["pending"] * 2 + ["failed", "blocked"]
+    for i, status in enumerate(statuses):
+        referral = Referral.objects.create(cedula=f"{100000 + i}", referred_by=user, status=status)
+    seed_attempts(referral, ["found", "found", "retry", "failed"])
+    redis.rpush("scraping", "x", "y")
+    monitoring.record_heartbeat(timezone.now().timestamp() - 5)
+
+    figures = monitoring.dashboard_figures()
+    assert figures["total"] == 7 and figures["verified"] == 3 and figures["in_flight"] == 2
+    assert (figures["failed_last_hour"], figures["finished_last_hour"]) == (2, 4)
+    assert figures["queues"] == {"scraping": 2, "default": 0}
+    assert 4 < figures["heartbeat_age"] < 30
+    assert sum(h["attempts"] for h in figures["hours"]) == 4
+
+    client.force_login(staff_user)
+    body = client.get(reverse("ops-dashboard")).content.decode()
+    assert 'data-status-count="verified">3<' in body
+    assert 'data-testid="failure-rate">50 %' in body
+    assert "scraping: 2" in body
+    assert 'data-testid="circuit">closed' in body
+
+
+def test_dashboard_is_for_staff_only(client, user, db):
+    assert client.get(reverse("ops-dashboard")).status_code == 302
+    client.force_login(user)
+    assert client.get(reverse("ops-dashboard")).status_code == 403
+
+
+def test_flower_refuses_to_start_without_auth_outside_debug():
+    env = child_env(DEBUG="0")
+    env.pop("FLOWER_BASIC_AUTH", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "project.flower", "--port=0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "FLOWER_BASIC_AUTH" in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_flower_requires_credentials_and_shows_the_scraping_worker(start_worker, pipeline_env):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker = start_worker(queues="scraping", env=pipeline_env())
+    env = child_env(FLOWER_BASIC_AUTH="ops:s3cret-test")
+    log = open(ROOT / "test-artifacts" / "flower.log", "wb")  # noqa: SIM115
+    flower = subprocess.Popen(
+        [sys.executable, "-m", "project.flower", f"--port={port}", "--address=127.0.0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def workers_listed():
+            try:
+                r = httpx.get(f"{base}/api/workers", auth=("ops", "s3cret-test"), timeout=5)
+            except httpx.TransportError:
+                return None
+            return r.status_code == 200 and r.json() or None
+
+        listed = wait_for(workers_listed, timeout=60, interval=1, message="Flower to list workers")
+        name = next(n for n in listed if n.startswith(worker.name.split("@")[0]))
+        queues = [q["name"] for q in listed[name]["active_queues"]]
+        assert queues == ["scraping"]
+        assert httpx.get(f"{base}/api/workers", timeout=5).status_code == 401
+        assert httpx.get(f"{base}/", auth=("ops", "wrong"), timeout=5).status_code == 401
+        metrics = httpx.get(f"{base}/metrics", timeout=5)
+        assert metrics.status_code == 200 and "flower_" in metrics.text
+    finally:
+        flower.terminate()
+        flower.wait(10)
+        log.close()

@@ -96,6 +96,10 @@ class CensusClient:
         """RSS of the browser process tree (0 when no browser is running)."""
         return browser_mod.tree_rss(self._browser_pid)
 
+    def open_contexts(self) -> int:
+        """Browser contexts currently open (0 between lookups, or something leaks)."""
+        return len(self._browser.contexts) if self._browser is not None else 0
+
     @property
     def browser_pid(self) -> int | None:
         return self._browser_pid

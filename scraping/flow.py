@@ -30,7 +30,8 @@ from scraping.results import CensusResult
 
 # (site_key, page_url, page) → token text
 TokenGetter = Callable[[str, str, Any], str]
-POLL_MS = 50
+POLL_MS = 25  # how often to look for the consulta's answer
+WAIT_SLICE_MS = 250  # waits are cut in slices to look at failures in between
 
 
 def raise_for_status(status: int, headers: dict[str, str], what: str) -> None:
@@ -153,20 +154,22 @@ class LookupFlow:
         if response is not None:
             raise_for_status(response.status, response.headers, "census page")
         # The F5-like gate answers a script that sets a cookie and reloads: wait for the form.
+        # wait_for_selector survives that navigation; short slices let us look at what came.
         while True:
-            if self.page.locator(site.FORM).count():
+            try:
+                self.page.wait_for_selector(site.FORM, state="attached", timeout=WAIT_SLICE_MS)
                 return
+            except self.driver.TimeoutError:
+                pass
             doc = self.net.document
             if doc is not None and doc.status is not None:
                 raise_for_status(doc.status, doc.headers, "census page")
             if doc is not None and doc.failure:
                 raise NetworkError(f"census page failed to load: {doc.failure}")
-            body = self._content()
-            if detect_block(body) == "rejected":
+            if detect_block(self._content()) == "rejected":
                 raise BotDetectedError("F5 'request rejected' page")
             if time.monotonic() >= deadline:
                 break
-            self.page.wait_for_timeout(POLL_MS)
         if self.net.documents_pending:
             raise NetworkError("census page did not load in time")
         kind = detect_block(self._content())
@@ -177,7 +180,7 @@ class LookupFlow:
     def wait_for_elections(self) -> None:
         """The page fills #eleccion from the elections API; its failure is ours."""
         deadline = time.monotonic() + self.config.element_timeout
-        while not self.page.evaluate(site.ELECTION_READY_JS, site.ELECTION_SELECT):
+        while not self._elections_ready():
             seen = self.net.elecciones
             if seen is not None and seen.status is not None:
                 raise_for_status(seen.status, seen.headers, "elections list")
@@ -191,7 +194,11 @@ class LookupFlow:
                 if seen is not None and seen.response is not None:
                     self._raise_if_blocked_body(seen.response)
                 raise NetworkError("elections list never loaded")
+
             self.page.wait_for_timeout(POLL_MS)
+
+    def _elections_ready(self) -> bool:
+        return bool(self.page.evaluate(site.ELECTION_READY_JS, site.ELECTION_SELECT))
 
     def human_pause(self) -> None:
         if self.config.human_pauses:

@@ -28,7 +28,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def _shared_client(census_simulator: SimulatorServer) -> Iterator[CensusClient]:
     # One browser for the whole session, as in a worker process; each lookup still gets a
     # fresh context.
-    client = CensusClient(simulator_config(census_simulator))
+    # Short timeouts: fault tests (hang, missing form) then cost seconds, not minutes.
+    config = simulator_config(
+        census_simulator, api_timeout=2.5, element_timeout=3.0, navigation_timeout=5.0
+    )
+    client = CensusClient(config)
     yield client
     client.close()
 

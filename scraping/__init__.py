@@ -1,0 +1,73 @@
+"""Census lookups on the Registraduría page — knows cédulas and pages, never Django.
+
+Public API
+----------
+``lookup_cedula(cedula: str) -> CensusResult``
+    Look a cédula up with the process-wide default client (config from the environment,
+    browser launched lazily on first use — i.e. after a Celery fork). Call
+    ``close_default_client()`` at worker shutdown. One default client per thread.
+``CensusClient(config: ScrapingConfig | None = None, *, token_source=None, solver=None)``
+    ``.lookup(cedula) -> CensusResult``, ``.close()``, ``.counters() -> dict``,
+    ``.browser_rss_bytes() -> int``, ``.open_contexts() -> int``, ``.browser_pid``.
+    One Chromium per client, reused; a fresh context per lookup; relaunched after
+    ``relaunch_every`` lookups, above ``browser_max_rss_mb``, and after a crash.
+    ``token_source(site_key, page_url) -> SolvedToken | None`` is asked for a pre-solved
+    captcha token first; the solver (``CAPTCHA_SOLVER``) runs only when it has none.
+``ScrapingConfig`` / ``ScrapingConfig.from_env()``
+    Every setting, and the only reader of the scraping environment variables.
+``CensusResult`` / ``CensusStatus``
+    The answer: ``found``, ``not_in_census``, ``cancelled_deceased``, ``cancelled_other``,
+    ``pending_review`` (not-found states are results, not errors); ``to_dict()``/``from_dict()``.
+Errors (``scraping.errors``)
+    ``ScrapingError`` ← retryable ``NetworkError``, ``RateLimitedError`` (``.retry_after``),
+    ``CaptchaError``; final ``BotDetectedError``, ``CaptchaSolverUnavailable``,
+    ``PageChangedError``, ``RequestRefusedError``. ``RETRYABLE_ERRORS`` is the retryable tuple.
+    Bad input (not 3–10 digits once dots/spaces/dashes are stripped) raises ``ValueError``.
+``normalize_cedula(value) -> str``, ``SolvedToken``, ``TwoCaptchaSolver``, ``CheckboxSolver``.
+
+Modules: ``site`` (every selector, path and text of the real page), ``parser`` (pure JSON/body
+parsing), ``captcha``, ``browser`` (launch, fingerprint, RSS), ``flow`` (the steps of one
+lookup), ``client``, ``simulator`` (a local imitation of the site, with fault injection).
+Playwright's sync API owns an event loop: never call the Django ORM from inside a lookup.
+"""
+
+from scraping.captcha import CheckboxSolver, SolvedToken, TokenSource, TwoCaptchaSolver
+from scraping.cedula import normalize_cedula
+from scraping.client import CensusClient, close_default_client, default_client, lookup_cedula
+from scraping.config import ScrapingConfig
+from scraping.errors import (
+    RETRYABLE_ERRORS,
+    BotDetectedError,
+    CaptchaError,
+    CaptchaSolverUnavailable,
+    NetworkError,
+    PageChangedError,
+    RateLimitedError,
+    RequestRefusedError,
+    ScrapingError,
+)
+from scraping.results import CensusResult, CensusStatus
+
+__all__ = [
+    "RETRYABLE_ERRORS",
+    "BotDetectedError",
+    "CaptchaError",
+    "CaptchaSolverUnavailable",
+    "CensusClient",
+    "CensusResult",
+    "CensusStatus",
+    "CheckboxSolver",
+    "NetworkError",
+    "PageChangedError",
+    "RateLimitedError",
+    "RequestRefusedError",
+    "ScrapingConfig",
+    "ScrapingError",
+    "SolvedToken",
+    "TokenSource",
+    "TwoCaptchaSolver",
+    "close_default_client",
+    "default_client",
+    "lookup_cedula",
+    "normalize_cedula",
+]

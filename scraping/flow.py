@@ -7,6 +7,7 @@ situation we can name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -140,6 +141,7 @@ class LookupFlow:
                 # Stale, reused or refused token: take a fresh one and resubmit the same form.
                 last = exc
                 self.on_event("token_rejected")
+                self.wait_for_widget_reset()
         raise CaptchaError(f"site rejected {self.config.captcha_attempts} captcha tokens: {last}")
 
     # --- steps ----------------------------------------------------------------------------
@@ -166,8 +168,13 @@ class LookupFlow:
                 raise_for_status(doc.status, doc.headers, "census page")
             if doc is not None and doc.failure:
                 raise NetworkError(f"census page failed to load: {doc.failure}")
-            if detect_block(self._content()) == "rejected":
+            body = self._content()
+            kind = detect_block(body)
+            if kind == "rejected":
                 raise BotDetectedError("F5 'request rejected' page")
+            if body and kind is None and not self.net.documents_pending:
+                # The real page is in and has no form: give it element_timeout, no more.
+                deadline = min(deadline, time.monotonic() + self.config.element_timeout)
             if time.monotonic() >= deadline:
                 break
         if self.net.documents_pending:
@@ -225,6 +232,18 @@ class LookupFlow:
         if not site_key:
             raise PageChangedError("reCAPTCHA widget without a site key")
         return site_key, widget.get_attribute(site.RECAPTCHA_CALLBACK_ATTR)
+
+    def wait_for_widget_reset(self) -> None:
+        """After a refused token the page resets the widget (grecaptcha.reset()). Let it do so
+        before injecting the next token, or the reset would wipe ours."""
+        # A page that does not reset times out here: our token then simply replaces the old one.
+        with contextlib.suppress(self.driver.TimeoutError):
+            self.page.wait_for_function(
+                "(sel) => !document.querySelector(sel).value",
+                arg=site.RECAPTCHA_RESPONSE,
+                timeout=1000,
+                polling=25,
+            )
 
     def inject_token(self, token: str, callback: str | None) -> None:
         """Put the token where Google's widget would, and tell the page as Google would."""

@@ -28,9 +28,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def _shared_client(census_simulator: SimulatorServer) -> Iterator[CensusClient]:
     # One browser for the whole session, as in a worker process; each lookup still gets a
     # fresh context.
-    # Short timeouts: fault tests (hang, missing form) then cost seconds, not minutes.
+    # Short API/element timeouts: fault tests (hang, missing form) cost seconds, not minutes.
+    # Navigation keeps headroom: a loaded 2-CPU box needs it for the challenge round trip.
     config = simulator_config(
-        census_simulator, api_timeout=2.5, element_timeout=3.0, navigation_timeout=5.0
+        census_simulator, api_timeout=3.0, element_timeout=4.0, navigation_timeout=10.0
     )
     client = CensusClient(config)
     yield client

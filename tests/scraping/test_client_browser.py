@@ -54,6 +54,10 @@ def test_only_digits_reach_the_site(census_client, simulator):
         ({"name": "conn_reset"}, NetworkError),
         ({"name": "conn_reset", "target": "page"}, NetworkError),
         ({"name": "hang"}, NetworkError),
+        ({"name": "hang", "target": "page"}, NetworkError),
+        ({"name": "slow", "delay": 4}, NetworkError),
+        ({"name": "http_429", "target": "page"}, RateLimitedError),
+        ({"name": "http_429", "target": "elecciones"}, RateLimitedError),
         ({"name": "markup_changed"}, PageChangedError),
         ({"name": "json_changed"}, PageChangedError),
         ({"name": "bot_block"}, BotDetectedError),
@@ -272,3 +276,21 @@ def test_politeness_log(census_client, simulator):
     assert log[0]["ts"] < log[1]["ts"]
     assert all(e["client"] == "127.0.0.1" and e["session"] for e in log)
     assert isinstance(CensusClient, type)
+
+
+def test_patchright_driver_passes_strict_mode(simulator):
+    pytest.importorskip("patchright")
+    from scraping.simulator.testing import simulator_config
+
+    simulator.control.update_settings(strict=True)
+    outcome = []
+
+    # Another driver cannot share this thread's Playwright event loop: give it its own thread.
+    def run():
+        with CensusClient(simulator_config(simulator, driver="patchright")) as client:
+            outcome.append(client.lookup(KNOWN_CEDULAS["found"]))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(60)
+    assert outcome and outcome[0].is_found

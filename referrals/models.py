@@ -27,6 +27,44 @@ class Status(models.TextChoices):
         return [s for s in cls.values if s not in cls.in_flight()]
 
 
+class ImportBatch(models.Model):
+    """One uploaded file of cédulas: parsed and checked first, saved only once the user confirms.
+
+    The parsed rows live here (not in the session) so the report survives a reload and, after
+    confirming, the batch page can show the progress of exactly the referrals it created.
+    """
+
+    class State(models.TextChoices):
+        REVIEW = "review", _("Por confirmar")
+        CONFIRMED = "confirmed", _("Confirmada")
+        CANCELLED = "cancelled", _("Cancelada")
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="import_batches",
+        verbose_name=_("creada por"),
+    )
+    filename = models.CharField(_("archivo"), max_length=255)
+    state = models.CharField(_("estado"), max_length=16, choices=State.choices, default=State.REVIEW)
+    # [{"line": int, "cedula": str, "raw_cedula": str, "full_name": str, "outcome": str,
+    #   "reason": msgid, "params": {...}}] — see referrals.imports.
+    rows = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(_("creada"), auto_now_add=True)
+    confirmed_at = models.DateTimeField(_("confirmada"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("importación")
+        verbose_name_plural = _("importaciones")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.filename} ({self.get_state_display()})"
+
+    def get_absolute_url(self):
+        return reverse("referrals:import-detail", args=[self.pk])
+
+
 class Referral(models.Model):
     cedula = models.CharField(
         _("cédula"),
@@ -49,6 +87,14 @@ class Referral(models.Model):
     last_attempt_at = models.DateTimeField(_("último intento"), null=True, blank=True)
     finished_at = models.DateTimeField(_("terminado"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("intentos"), default=0)
+    import_batch = models.ForeignKey(
+        ImportBatch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("importación"),
+    )
     # Short, user-safe text: never a traceback.
     last_error = models.CharField(_("último error"), max_length=300, blank=True)
 

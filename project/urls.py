@@ -10,6 +10,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="referrals:list", permanent=False)),
     path("referidos/", include("referrals.urls")),
     path("cuenta/", include("accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("ops/", ops_views.dashboard, name="ops-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

@@ -8,6 +8,8 @@ converted: what the user sees must be exactly what we send.
 
 import re
 
+from django.utils.translation import gettext, gettext_noop
+
 MIN_DIGITS = 3
 MAX_DIGITS = 10
 
@@ -17,22 +19,38 @@ _ASCII_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
 class InvalidCedula(ValueError):
-    """The text cannot be a cédula; the message is for the user (Spanish)."""
+    """The text cannot be a cédula. `str(exc)` is the Spanish message; `translated()` gives it
+    in the active language. The msgid and params are kept apart so an import report stored as
+    JSON can be shown later in whatever language its reader uses."""
+
+    def __init__(self, message: str, params: dict | None = None):
+        self.message = message
+        self.params = params or {}
+        super().__init__(message % self.params if self.params else message)
+
+    def translated(self) -> str:
+        text = gettext(self.message)
+        return text % self.params if self.params else text
 
 
 def normalize_cedula(raw: object) -> str:
     """Return the cédula as digits only, or raise InvalidCedula with a message for the user."""
     if not isinstance(raw, str):
-        raise InvalidCedula("Escribe el número de cédula.")
+        raise InvalidCedula(gettext_noop("Escribe el número de cédula."))
     digits = _SEPARATORS.sub("", raw)
     if not digits:
-        raise InvalidCedula("Escribe el número de cédula.")
+        raise InvalidCedula(gettext_noop("Escribe el número de cédula."))
     if not _ASCII_DIGITS.fullmatch(digits):
         raise InvalidCedula(
-            "La cédula solo puede tener números (puedes separarlos con puntos o espacios)."
+            gettext_noop(
+                "La cédula solo puede tener números (puedes separarlos con puntos o espacios)."
+            )
         )
     if not MIN_DIGITS <= len(digits) <= MAX_DIGITS:
-        raise InvalidCedula(f"La cédula debe tener entre {MIN_DIGITS} y {MAX_DIGITS} dígitos.")
+        raise InvalidCedula(
+            gettext_noop("La cédula debe tener entre %(min)d y %(max)d dígitos."),
+            {"min": MIN_DIGITS, "max": MAX_DIGITS},
+        )
     if digits[0] == "0":
-        raise InvalidCedula("La cédula no puede empezar por 0.")
+        raise InvalidCedula(gettext_noop("La cédula no puede empezar por 0."))
     return digits

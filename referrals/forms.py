@@ -22,7 +22,7 @@ class ReferralForm(forms.Form):
         try:
             cedula = normalize_cedula(self.cleaned_data["cedula"])
         except InvalidCedula as exc:
-            raise forms.ValidationError(str(exc)) from None
+            raise forms.ValidationError(exc.translated()) from None
         if Referral.objects.filter(cedula=cedula).exists():
             raise forms.ValidationError(ALREADY_REGISTERED)
         return cedula
@@ -32,3 +32,16 @@ class ReferralForm(forms.Form):
         if "\x00" in name:
             raise forms.ValidationError(_("El nombre tiene caracteres no válidos."))
         return " ".join(name.split())
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("Archivo CSV o Excel (.xlsx)"),
+        help_text=_(
+            "Una fila por persona: la cédula y, si quieres, el nombre. "
+            "Hasta 5.000 filas y 2 MB por archivo."
+        ),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".csv,.txt,.xlsx,text/csv,application/vnd.ms-excel"}
+        ),
+    )

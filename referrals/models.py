@@ -46,7 +46,9 @@ class ImportBatch(models.Model):
         verbose_name=_("creada por"),
     )
     filename = models.CharField(_("archivo"), max_length=255)
-    state = models.CharField(_("estado"), max_length=16, choices=State.choices, default=State.REVIEW)
+    state = models.CharField(
+        _("estado"), max_length=16, choices=State.choices, default=State.REVIEW
+    )
     # [{"line": int, "cedula": str, "raw_cedula": str, "full_name": str, "outcome": str,
     #   "reason": msgid, "params": {...}}] — see referrals.imports.
     rows = models.JSONField(default=list, blank=True)
@@ -146,6 +148,13 @@ class Referral(models.Model):
     @property
     def is_in_flight(self) -> bool:
         return self.status in Status.in_flight()
+
+    @property
+    def user_status(self):
+        """Badge label and explanation for the user (referrals.explanations)."""
+        from .explanations import status_view  # it imports this module
+
+        return status_view(self)
 
 
 class ScrapeAttempt(models.Model):

@@ -1,0 +1,90 @@
+"""Narrowing "Mis referidos": by status, municipio, puesto and a search box, plus the
+"por puesto" summary. Every function takes the user's own queryset; none widens it."""
+
+import re
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from .explanations import DELAYED, DELAYED_LABEL
+from .models import Status
+
+_SEPARATORS = re.compile(r"[\s.,'’\-_]+")
+MAX_QUERY_CHARS = 100
+
+
+@dataclass(frozen=True)
+class ReferralFilters:
+    status: str = ""
+    municipio: str = ""
+    puesto: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_params(cls, params) -> "ReferralFilters":
+        """From a QueryDict; unknown statuses are dropped, texts are bounded."""
+        status = params.get("status", "")
+        if status not in Status.values and status != DELAYED:
+            status = ""
+        return cls(
+            status=status,
+            municipio=params.get("municipio", "")[:100],
+            puesto=params.get("puesto", "")[:200],
+            q=" ".join(params.get("q", "").split())[:MAX_QUERY_CHARS],
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.status or self.municipio or self.puesto or self.q)
+
+    def as_query(self) -> dict[str, str]:
+        """The non-empty filters, for links that must keep them (pages, export)."""
+        return {k: v for k, v in vars(self).items() if v}
+
+
+def apply_filters(referrals: QuerySet, filters: ReferralFilters) -> QuerySet:
+    if filters.status == DELAYED:
+        referrals = referrals.filter(status__in=Status.in_flight(), stale_flagged_at__isnull=False)
+    elif filters.status:
+        referrals = referrals.filter(status=filters.status)
+    if filters.municipio:
+        referrals = referrals.filter(municipio=filters.municipio)
+    if filters.puesto:
+        referrals = referrals.filter(puesto=filters.puesto)
+    if filters.q:
+        # A number, however it is typed (1.020.304), searches cédulas by their beginning;
+        # anything else searches names.
+        digits = _SEPARATORS.sub("", filters.q)
+        if digits.isascii() and digits.isdigit():
+            referrals = referrals.filter(cedula__startswith=digits)
+        else:
+            referrals = referrals.filter(full_name__icontains=filters.q)
+    return referrals
+
+
+def filter_choices(referrals: QuerySet) -> dict:
+    """Options for the selects, from the user's own data only."""
+    statuses = [(value, label) for value, label in Status.choices]
+    statuses.append((DELAYED, DELAYED_LABEL))
+    return {
+        "statuses": statuses,
+        "municipios": _distinct(referrals, "municipio"),
+        "puestos": _distinct(referrals, "puesto"),
+    }
+
+
+def _distinct(referrals: QuerySet, field: str) -> list[str]:
+    return list(
+        referrals.exclude(**{field: ""}).order_by(field).values_list(field, flat=True).distinct()
+    )
+
+
+def count_by_place(referrals: QuerySet) -> list[dict]:
+    """Referrals per departamento / municipio / puesto, with how many are verified; the ones
+    without a place yet (in flight, not found...) are one group with empty names."""
+    return list(
+        referrals.order_by()
+        .values("departamento", "municipio", "puesto")
+        .annotate(total=Count("pk"), verified=Count("pk", filter=Q(status=Status.VERIFIED)))
+        .order_by("departamento", "municipio", "puesto")
+    )

@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run demo test lint format bench deps browser check-redis migrate clean help
+.PHONY: run demo test lint format bench deps browser check-redis migrate messages clean help
 
 help:
 	@echo "make run    - the whole stack: web, scraping + default workers, beat, Flower (SQLite, Redis on localhost)"
@@ -65,6 +65,15 @@ format: deps
 bench: deps browser
 	$(UV) sync --frozen --all-extras --group dev --group bench
 	$(PY) -m benchmarks
+
+# Translations: refresh locale/en/LC_MESSAGES/django.po from the code and templates, translate
+# the new entries by hand, then run this again to compile django.mo (committed with the .po;
+# needs gettext's msgfmt, `apt-get install gettext`). tests/test_i18n.py fails on a stale .mo.
+MESSAGES_IGNORE := --ignore=.venv --ignore=.tools --ignore=scraping --ignore=tests \
+	--ignore=benchmarks --ignore=staticfiles --ignore=test-artifacts
+messages: deps
+	DEBUG=1 $(PY) manage.py makemessages -l en --no-location $(MESSAGES_IGNORE)
+	DEBUG=1 $(PY) manage.py compilemessages -l en $(MESSAGES_IGNORE)
 
 clean:
 	rm -rf .venv .tools staticfiles db-test.sqlite3* .pytest_cache

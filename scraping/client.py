@@ -13,6 +13,7 @@ import os
 import random
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psutil
@@ -291,12 +292,41 @@ def default_client() -> CensusClient:
     return client
 
 
+# The default client runs on a thread of its own. Playwright's sync API keeps an asyncio loop
+# running on the thread that drives it, and Django refuses ORM calls from a thread with a running
+# loop (SynchronousOnlyOperation): the Celery task's thread must stay free of it.
+_browser_thread: ThreadPoolExecutor | None = None
+_browser_thread_pid: int | None = None
+
+
+def _browser_executor() -> ThreadPoolExecutor:
+    global _browser_thread, _browser_thread_pid
+    if _browser_thread is None or _browser_thread_pid != os.getpid():
+        # New, or inherited through fork (threads do not survive a fork).
+        _browser_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="census-browser")
+        _browser_thread_pid = os.getpid()
+    return _browser_thread
+
+
 def lookup_cedula(cedula: str) -> CensusResult:
-    """Look `cedula` up with the default client (browser launched on first use)."""
-    return default_client().lookup(cedula)
+    """Look `cedula` up with the default client (browser launched on first use), on the
+    process's browser thread. The caller waits; a signal (Celery's soft time limit) still
+    interrupts the wait, and the browser thread ends the lookup by its own timeouts."""
+    return _browser_executor().submit(lambda: default_client().lookup(cedula)).result()
 
 
 def close_default_client() -> None:
+    """Close the default client's browser and stop the browser thread (worker shutdown)."""
+    global _browser_thread
+    executor = _browser_thread
+    if executor is None or _browser_thread_pid != os.getpid():
+        return
+    _browser_thread = None
+    executor.submit(_close_thread_client).result(timeout=30)
+    executor.shutdown(wait=False)
+
+
+def _close_thread_client() -> None:
     client = getattr(_default, "client", None)
     _default.client = None
     if client is not None and getattr(_default, "pid", None) == os.getpid():

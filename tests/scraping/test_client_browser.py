@@ -1,5 +1,6 @@
 """CensusClient driving a real Chromium against the simulator: states, faults, captcha, stealth."""
 
+import asyncio
 import threading
 import time
 
@@ -256,7 +257,15 @@ def test_default_client_lifecycle(simulator, monkeypatch):
     monkeypatch.setenv("SCRAPING_HUMAN_PAUSES", "0")
     try:
         assert client_mod.lookup_cedula(KNOWN_CEDULAS["found"]).is_found
-        assert client_mod.default_client().counters()["browser_launches"] == 1
+        assert client_mod.lookup_cedula(KNOWN_CEDULAS["not_in_census"]).status == "not_in_census"
+        # Playwright runs on the process's browser thread, one browser for both lookups ...
+        counters = client_mod._browser_executor().submit(
+            lambda: client_mod.default_client().counters()
+        )
+        assert counters.result()["browser_launches"] == 1
+        # ... so the caller's thread has no running event loop: Django's ORM still works there.
+        with pytest.raises(RuntimeError):
+            asyncio.get_running_loop()
     finally:
         client_mod.close_default_client()
 

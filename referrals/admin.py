@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from . import services
-from .models import Referral, ScrapeAttempt
+from .models import ImportBatch, Referral, ScrapeAttempt
 
 
 class ScrapeAttemptInline(admin.TabularInline):
@@ -44,6 +44,7 @@ class ReferralAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["verify_again"]
     inlines = [ScrapeAttemptInline]
+    raw_id_fields = ["import_batch"]
 
     @admin.action(description="Verificar de nuevo")
     def verify_again(self, request, queryset):
@@ -58,3 +59,13 @@ class ScrapeAttemptAdmin(admin.ModelAdmin):
     search_fields = ["referral__cedula", "task_id"]
     list_select_related = ["referral"]
     raw_id_fields = ["referral"]
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin):
+    list_display = ["filename", "created_by", "state", "created_at", "confirmed_at"]
+    list_filter = ["state", "created_at"]
+    search_fields = ["filename", "created_by__username"]
+    list_select_related = ["created_by"]
+    # The rows are the user's report; the admin shows them, never edits them.
+    readonly_fields = ["created_by", "filename", "state", "rows", "created_at", "confirmed_at"]

@@ -34,6 +34,8 @@ MAX_NAME_CHARS = 200
 MAX_XLSX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 # Only the first columns matter (cédula, name); this bounds work on very wide sheets.
 MAX_COLUMNS = 20
+# How far down a header row is looked for (below a title such as "Lista de referidos").
+HEADER_SEARCH_ROWS = 5
 # Share of control characters above which a "CSV" is taken for a binary file.
 MAX_CONTROL_CHAR_SHARE = 0.01
 
@@ -232,6 +234,15 @@ def locate_columns(first_row: list[str]) -> tuple[int, int | None, bool]:
     )
 
 
+def _find_header_row(table: list[list[str]], first_index: int) -> int | None:
+    """Spreadsheets often carry a title or a date above the header: look a few rows down."""
+    for index in range(first_index, min(len(table), first_index + HEADER_SEARCH_ROWS)):
+        keys = {header_key(cell) for cell in table[index]}
+        if keys & CEDULA_HEADERS:
+            return index
+    return None
+
+
 def clean_name(raw: str) -> str:
     """Without control or invisible format characters (NUL, bidi overrides), single spaces,
     at most MAX_NAME_CHARS."""
@@ -248,8 +259,13 @@ def classify_rows(table: list[list[str]]) -> list[dict]:
     first_index = next((i for i, row in enumerate(table) if any(c.strip() for c in row)), None)
     if first_index is None:
         raise ImportFileError(gettext("El archivo no tiene filas."))
-    cedula_col, name_col, has_header = locate_columns(table[first_index])
-    start = first_index + 1 if has_header else first_index
+    header_index = _find_header_row(table, first_index)
+    if header_index is not None:
+        cedula_col, name_col, _ = locate_columns(table[header_index])
+        start = header_index + 1
+    else:
+        cedula_col, name_col, _ = locate_columns(table[first_index])
+        start = first_index
 
     entries = []
     first_seen: dict[str, int] = {}

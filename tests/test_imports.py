@@ -63,6 +63,14 @@ def test_a_file_without_header_but_numbers_in_the_first_column_is_fine(user):
     assert [r["line"] for r in batch.rows] == [1, 2]
 
 
+def test_a_title_above_the_header_is_skipped(user):
+    data = "Lista de referidos;;\nBarrio La Paz;;\n;;\nNombre;Cédula;Teléfono\nAna;79845123;300\n"
+    batch = imports.prepare_import(user=user, data=data.encode(), filename="x.csv")
+    assert [(r["line"], r["cedula"], r["full_name"]) for r in batch.rows] == [
+        (5, "79845123", "Ana")
+    ]
+
+
 def test_xlsx_with_numeric_cells_works(user_client):
     workbook = openpyxl.Workbook()
     sheet = workbook.active

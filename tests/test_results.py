@@ -201,3 +201,15 @@ def test_english_is_available(user_client, referrals):
 def test_spanish_is_the_default(user_client, referrals):
     body = user_client.get(reverse("referrals:list")).content.decode()
     assert '<html lang="es-co">' in body and "Mis referidos" in body
+
+
+def test_dates_are_shown_in_bogota_time(user_client, referrals):
+    from datetime import UTC, datetime
+
+    Referral.objects.filter(pk=referrals[0].pk).update(
+        created_at=datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+    )
+    exported = {row[0]: row[-1] for row in read_export(user_client)[1:]}
+    assert exported["1020304050"] == "2025-12-31 22:00"
+    body = user_client.get(reverse("referrals:list")).content.decode()
+    assert "31 Dic 2025 22:00" in body or "31 dic 2025 22:00" in body.lower()

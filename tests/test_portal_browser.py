@@ -108,7 +108,9 @@ def test_add_a_cedula_and_watch_it_verify_without_reloading(page, start_worker, 
 
 
 def test_import_20_watch_the_progress_and_export(page, start_worker, pipeline_env):
-    start_worker(env=pipeline_env())
+    # Two pool processes (each with its own Chromium), as a busier worker would run: halves
+    # the wait for 20 lookups.
+    start_worker(env=pipeline_env(), concurrency=2)
     sign_up_and_log_in(page, "coordinador")
     cedulas = [str(30_000_001 + i * 7919) for i in range(20)]
     content = "Cédula;Nombre\n" + "".join(f"{c};Persona {i}\n" for i, c in enumerate(cedulas))

@@ -23,7 +23,7 @@ def main(argv: list[str]) -> None:
         os.environ["FLOWER_BASIC_AUTH"] = DEBUG_CREDENTIALS
         print(f"Flower: DEBUG mode, using local credentials {DEBUG_CREDENTIALS}", file=sys.stderr)
     celery = os.path.join(os.path.dirname(sys.executable), "celery")
-    os.execv(celery, [celery, "-A", "project", "flower", *argv])
+    os.execv(celery, [celery, "-A", "project", "flower", *argv])  # noqa: S606 (no shell: argv as given)
 
 
 if __name__ == "__main__":

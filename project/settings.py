@@ -26,7 +26,9 @@ def duration(name: str, default: str) -> float:
             return float(text[:-1]) * units[text[-1]]
         return float(text)
     except (ValueError, IndexError):
-        raise ImproperlyConfigured(f"{name} must be a duration like 90s, 30m or 2h: {text!r}")
+        raise ImproperlyConfigured(
+            f"{name} must be a duration like 90s, 30m or 2h: {text!r}"
+        ) from None
 
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -212,7 +214,12 @@ SCRAPING_MAX_RETRIES = env.int("SCRAPING_MAX_RETRIES", default=5)
 SCRAPING_RETRY_BACKOFF_MAX = env.int("SCRAPING_RETRY_BACKOFF_MAX", default=600)
 # Hard limit kills the pool child; the soft limit comes first and is treated as a hung page.
 SCRAPING_TASK_TIME_LIMIT = env.int("SCRAPING_TASK_TIME_LIMIT", default=180)
-SCRAPING_TASK_SOFT_TIME_LIMIT = max(1, SCRAPING_TASK_TIME_LIMIT - max(5, SCRAPING_TASK_TIME_LIMIT // 6))
+SCRAPING_TASK_SOFT_TIME_LIMIT = max(
+    1, SCRAPING_TASK_TIME_LIMIT - max(5, SCRAPING_TASK_TIME_LIMIT // 6)
+)
+# Every other task (housekeeping, alerts) takes seconds: a generous bound all the same.
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
 # A claim older than this belongs to a run that is surely dead (the hard limit killed it).
 SCRAPING_CLAIM_LEASE = SCRAPING_TASK_TIME_LIMIT + 30
 CIRCUIT_COOLDOWN = env.int("CIRCUIT_COOLDOWN", default=900)

@@ -3,7 +3,12 @@ and dies with the pool process that uses it."""
 
 import logging
 
-from celery.signals import task_failure, worker_init, worker_process_shutdown
+from celery.signals import (
+    task_failure,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -15,6 +20,16 @@ def referral_task_failed(sender=None, task_id=None, exception=None, args=None, *
     from .verification import fail_referral
 
     fail_referral(args[0], exception)
+
+
+@worker_process_init.connect
+def configure_census_client(**kwargs):
+    # The browser itself starts lazily, on this pool process's first lookup (after fork).
+    from scraping.client import configure_default_client
+
+    from .verification import pace_submission
+
+    configure_default_client(pacer=pace_submission)
 
 
 @worker_process_shutdown.connect

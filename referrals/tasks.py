@@ -45,6 +45,8 @@ class VerificationTask(Task):
     retry_backoff_max=settings.SCRAPING_RETRY_BACKOFF_MAX,
     retry_jitter=True,
     rate_limit=settings.SCRAPING_RATE_LIMIT,
+    # Note: the publisher's limits travel in each message and win over the worker's; web and
+    # workers must share these settings (they do: one environment).
     time_limit=settings.SCRAPING_TASK_TIME_LIMIT,
     soft_time_limit=settings.SCRAPING_TASK_SOFT_TIME_LIMIT,
     # Ack after the run; a run lost with its worker is sent again, counted against max_retries

@@ -10,9 +10,10 @@ Called by the Celery task (referrals.tasks.verify_referral). What each outcome b
 - anything unexpected, a hard time limit, a lost worker past its retries → `failed` with an
   alert, through `fail_referral` (wired to Celery's task_failure signal).
 
-Before touching the site the run must pass the circuit breaker and take a slot of the global
-rate limit; when it cannot, it raises `Deferred` and the task re-publishes itself for later,
-without spending a retry.
+Before touching the site the run must pass the circuit breaker (else it raises `Deferred` and the
+task re-publishes itself for later, without spending a retry) and hold the referral's run lock.
+Right before each consulta the client waits for a slot of the global rate limit
+(`pace_submission`), so the gap the site sees is between submissions.
 """
 
 import contextlib
@@ -42,7 +43,7 @@ from scraping.errors import (
     RequestRefusedError,
     ScrapingError,
 )
-from scraping.ratelimit import RateSlots
+from scraping.ratelimit import NoSlotError, RateSlots
 from scraping.results import CensusResult, CensusStatus
 
 from .alerts import raise_alert
@@ -144,11 +145,12 @@ def verify_referral(referral_id: int, holder: str) -> str:
             run_lock.release()
 
 
-def _run(referral_id: int, holder: str, breaker: CircuitBreaker) -> str:
-    slots = rate_slots()
-    if not slots.acquire(max_wait=settings.SCRAPING_SLOT_MAX_WAIT):
-        raise Deferred(slots.seconds_until_free() + random.uniform(0, 1), "no rate slot")
+def pace_submission() -> None:
+    """The scraping client's pacer: runs on the browser thread right before each consulta."""
+    rate_slots().wait_for_slot(settings.SCRAPING_SLOT_MAX_WAIT)
 
+
+def _run(referral_id: int, holder: str, breaker: CircuitBreaker) -> str:
     attempt = claim_referral(referral_id, holder)
     if attempt is None:
         logger.info("referral %s reached a final state meanwhile; skipping", referral_id)
@@ -250,6 +252,8 @@ def claim_referral(referral_id: int, holder: str) -> ScrapeAttempt | None:
 def _retry_later(attempt: ScrapeAttempt, breaker: CircuitBreaker, exc: ScrapingError) -> None:
     """A retryable failure: record it and hand the referral back to the queue as `retrying`."""
     _finish(attempt, Status.RETRYING, ScrapeAttempt.Outcome.RETRY, error=exc, final=False)
+    if isinstance(exc, NoSlotError):
+        return  # our own politeness, not trouble at the site
     if breaker.record_failure(f"{type(exc).__name__}: {exc}"):
         raise_alert(
             "circuit-open",

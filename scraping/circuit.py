@@ -19,7 +19,6 @@ from enum import StrEnum
 
 import redis
 
-
 # How soon callers that are not the probe look again while the probe runs.
 HALF_OPEN_POLL = 5.0
 

@@ -13,6 +13,7 @@ import os
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,9 +46,13 @@ class CensusClient:
         *,
         token_source: TokenSource | None = None,
         solver: CaptchaSolver | None = None,
+        pacer: Callable[[], None] | None = None,
     ) -> None:
         self.config = config or ScrapingConfig.from_env()
         self.token_source = token_source
+        # Called right before each consulta is submitted; blocks until the polite moment (or
+        # raises a ScrapingError). The gap the site sees is between submissions, not page loads.
+        self.pacer = pacer
         self.solver = solver or make_solver(self.config)
         self.driver = browser_mod.load_driver(self.config.driver)
         self.stats: Counter[str] = Counter()  # for ops: see `counters()`
@@ -125,6 +130,7 @@ class CensusClient:
                 driver=self.driver,
                 get_token=self._token_for,
                 on_event=self._count,
+                before_submit=self.pacer,
             )
             return flow.run()
         except ScrapingError:
@@ -287,9 +293,19 @@ def default_client() -> CensusClient:
     if client is not None and getattr(_default, "pid", None) != os.getpid():
         client = None  # inherited through fork: its browser belongs to the parent
     if client is None:
-        client = CensusClient(ScrapingConfig.from_env())
+        client = CensusClient(ScrapingConfig.from_env(), **_default_options)
         _default.client, _default.pid = client, os.getpid()
     return client
+
+
+_default_options: dict[str, Any] = {}
+
+
+def configure_default_client(**options: Any) -> None:
+    """Options (`pacer`, `token_source`, `solver`) for default clients created from now on;
+    the Celery worker sets them once per process, before its first lookup."""
+    _default_options.clear()
+    _default_options.update(options)
 
 
 # The default client runs on a thread of its own. Playwright's sync API keeps an asyncio loop

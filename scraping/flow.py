@@ -25,6 +25,7 @@ from scraping.errors import (
     NetworkError,
     PageChangedError,
     RateLimitedError,
+    ScrapingError,
 )
 from scraping.parser import detect_block, parse_consulta, parse_rendered_result, parse_retry_after
 from scraping.results import CensusResult
@@ -114,6 +115,7 @@ class LookupFlow:
         driver: Driver,
         get_token: TokenGetter,
         on_event: Callable[[str], None] = lambda name: None,
+        before_submit: Callable[[], None] | None = None,
     ) -> None:
         self.page = page
         self.cedula = cedula
@@ -121,6 +123,11 @@ class LookupFlow:
         self.driver = driver
         self.get_token = get_token
         self.on_event = on_event
+        self.before_submit = before_submit
+        self._pacing_error: ScrapingError | None = None
+        if before_submit is not None:
+            # Pace the consulta request itself, as it leaves the browser: the gap the site sees.
+            page.route(f"**{site.CONSULTA_PATH}*", self._paced_consulta)
         page.set_default_timeout(config.element_timeout * 1000)
         page.set_default_navigation_timeout(config.navigation_timeout * 1000)
         self.net = NetworkWatcher(page)
@@ -256,6 +263,18 @@ class LookupFlow:
             [site.RECAPTCHA_RESPONSE, token, callback],
         )
 
+    def _paced_consulta(self, route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        try:
+            self.before_submit()
+        except ScrapingError as exc:
+            self._pacing_error = exc
+            route.abort()
+            return
+        route.continue_()
+
     def submit(self) -> CensusResult:
         self.net.consulta = None
         self.page.locator(site.SUBMIT_BUTTON).click()
@@ -267,6 +286,8 @@ class LookupFlow:
                 raise NetworkError("census API did not answer in time")
             self.page.wait_for_timeout(POLL_MS)
         seen = self.net.consulta
+        if self._pacing_error is not None:
+            raise self._pacing_error
         if seen.failure:
             raise NetworkError(f"census API request failed: {seen.failure}")
         raise_for_status(seen.status, seen.headers, "census API")

@@ -17,6 +17,13 @@ import uuid
 
 import redis
 
+from scraping.errors import RateLimitedError
+
+
+class NoSlotError(RateLimitedError):
+    """We could not get a polite slot in time (our own limit, not the site's): retry later.
+    Not a sign of trouble at the site, so it does not count towards the circuit breaker."""
+
 
 class RateSlots:
     def __init__(self, client: redis.Redis, interval: float, limiter_key: str = "direct") -> None:
@@ -42,6 +49,13 @@ class RateSlots:
             if time.monotonic() + wait > deadline:
                 return False
             time.sleep(wait)
+
+    def wait_for_slot(self, max_wait: float) -> None:
+        """A pacer for CensusClient: block until a slot is ours, or raise NoSlotError."""
+        if not self.acquire(max_wait):
+            raise NoSlotError(
+                f"no lookup slot within {max_wait:g}s", retry_after=self.seconds_until_free()
+            )
 
     def seconds_until_free(self) -> float:
         return max(self.client.pttl(self.key), 0) / 1000.0

@@ -68,9 +68,14 @@ def simulator(simulator_server):
 
 
 @pytest.fixture
-def pipeline_env(simulator):
+def pipeline_env(simulator, monkeypatch):
     """Environment for worker processes that verify against the simulator, with fast,
-    test-sized timings. Tests override what they exercise."""
+    test-sized timings. Tests override what they exercise.
+
+    Celery puts the publisher's time limits in each message, and they win over the worker's:
+    in production web and workers share one environment; here the test process publishes, so
+    it takes the worker's limits too."""
+    from referrals.tasks import verify_referral
 
     def make(**overrides):
         env = {
@@ -90,6 +95,10 @@ def pipeline_env(simulator):
             "CELERY_VISIBILITY_TIMEOUT": "300",
         }
         env.update({k: str(v) for k, v in overrides.items()})
+        hard = int(env["SCRAPING_TASK_TIME_LIMIT"])
+        monkeypatch.setattr(verify_referral, "time_limit", hard)
+        monkeypatch.setattr(verify_referral, "soft_time_limit", hard - max(5, hard // 6))
+        monkeypatch.setattr(verify_referral, "_exec_options", None)
         return child_env(**env)
 
     return make

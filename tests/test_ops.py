@@ -205,7 +205,7 @@ def test_flower_requires_credentials_and_shows_the_scraping_worker(start_worker,
                 r = httpx.get(f"{base}/api/workers", auth=("ops", "s3cret-test"), timeout=5)
             except httpx.TransportError:
                 return None
-            return r.status_code == 200 and r.json() or None
+            return (r.status_code == 200 and r.json()) or None
 
         listed = wait_for(workers_listed, timeout=60, interval=1, message="Flower to list workers")
         name = next(n for n in listed if n.startswith(worker.name.split("@")[0]))

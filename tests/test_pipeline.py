@@ -141,8 +141,8 @@ def test_bot_block_opens_the_circuit_and_the_site_is_left_alone(
     later = portal(KNOWN_CEDULAS["found_lowercase"], KNOWN_CEDULAS["not_in_census"])
     time.sleep(max(0.0, cooldown - 2 - (time.monotonic() - opened_at)))
     counters = simulator.control.state()["counters"]
-    assert counters["page_loads"] == counters_at_open["page_loads"]
-    assert counters["consultas"] == counters_at_open["consultas"]
+    for counter in ("page_loads", "consultas"):
+        assert counters.get(counter, 0) == counters_at_open.get(counter, 0), counter
     assert all(Referral.objects.get(pk=r.pk).status == Status.PENDING for r in later)
 
     all_final(timeout=60)
@@ -171,7 +171,8 @@ def test_the_same_referral_sent_twice_at_once_is_scraped_once(
     verify_referral.apply_async((referral.pk,), task_id="dup-delivery")
     wait_for(lambda: Referral.objects.get(pk=referral.pk).status == Status.VERIFIED, timeout=60)
     time.sleep(12)  # past the lease: the deferred duplicates come back and find it final
-    assert len(consultas(simulator, referral.cedula)) == 1
+    attempts = list(ScrapeAttempt.objects.values_list("outcome", "error_class", "error_message"))
+    assert len(consultas(simulator, referral.cedula)) == 1, (consultas(simulator), attempts)
     referral.refresh_from_db()
     assert referral.attempts == 1
 
@@ -180,23 +181,25 @@ def test_the_same_referral_sent_twice_at_once_is_scraped_once(
 def test_global_rate_holds_across_workers(
     workers, start_worker, pipeline_env, simulator, django_user_model
 ):
+    # 20/m: a 3 s gap, above one lookup's duration (1-2 s on two busy cores), so that a single
+    # worker can keep up and the achieved rate measures the limiter, not the browser.
     user = django_user_model.objects.create_user("rate")
-    interval = 1.0
-    env = pipeline_env(SCRAPING_RATE_LIMIT="1/s")
+    interval = 3.0
+    env = pipeline_env(SCRAPING_RATE_LIMIT="20/m")
     for n in range(workers):
         start_worker(env=env, name=f"rate{n}")
-    cedulas = [str(1_200_000_000 + i * 104_729) for i in range(16)]
+    cedulas = [str(1_200_000_000 + i * 104_729) for i in range(10)]
     for cedula in cedulas:
         referral = Referral.objects.create(cedula=cedula, referred_by=user)
         verify_referral.delay(referral.pk)
     all_final(timeout=120)
 
-    stamps = sorted(e["ts"] for e in consultas(simulator))
+    log = sorted(consultas(simulator), key=lambda e: e["ts"])
+    stamps = [e["ts"] for e in log]
     assert len(stamps) == len(cedulas)
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    # Tolerance: the slot is taken before the page loads, so the gap between two consultas
-    # varies with the page-load time of each lookup (tens of ms here).
-    assert min(gaps) >= interval - 0.15, gaps
+    # Tolerance 0.1 s: the gap is taken as the request leaves the browser and stamped as it
+    # reaches the simulator, and both sides share two busy cores.
+    assert min(gaps) >= interval - 0.1, (gaps, log)
     achieved = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-    assert achieved >= 0.9 * (1 / interval), achieved
-    assert achieved <= 1.05 * (1 / interval), achieved
+    assert 0.9 / interval <= achieved <= 1.0 / interval + 0.01, achieved

@@ -8,14 +8,13 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run demo test lint format bench deps browser check-redis migrate messages clean help
+.PHONY: run demo test lint format deps browser check-redis migrate messages clean help
 
 help:
 	@echo "make run    - the whole stack: web, scraping + default workers, beat, Flower (SQLite, Redis on localhost)"
 	@echo "make demo   - the same stack pointed at the local Registraduria simulator"
 	@echo "make test   - the test suite (needs Redis; PostgreSQL with DATABASE_URL=postgres://...)"
 	@echo "make lint   - ruff check + format check"
-	@echo "make bench  - the benchmarks"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -61,10 +60,6 @@ lint: deps
 format: deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
-
-bench: deps browser
-	$(UV) sync --frozen --all-extras --group dev --group bench
-	$(PY) -m benchmarks
 
 # Translations: refresh locale/en/LC_MESSAGES/django.po from the code and templates, translate
 # the new entries by hand, then run this again to compile django.mo (committed with the .po;

@@ -6,6 +6,7 @@ README lists each variable with its default. Defaults are the embedded, single-m
 default, and production without a SECRET_KEY refuses to start.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -130,6 +131,27 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "referrals:list"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Log-in brute force: django-axes (the whole configuration is this block) ----------------
+# Failed log-ins (portal and admin, both go through authenticate()) are counted per username
+# *and* client address; at AXES_FAILURE_LIMIT failures that pair is locked out for
+# AXES_COOLOFF_MINUTES, and even the right password is refused with a Spanish page (429).
+# The address is REMOTE_ADDR only (axes' default): X-Forwarded-For is not trusted, so it cannot
+# be forged to dodge the lock. Tests run with AXES_ENABLED=0 (pyproject) and turn it on where
+# they exercise it.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out pairs before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+
 # --- Internationalisation: Spanish (Colombia) first, Bogotá time --------------------------------
 LANGUAGE_CODE = "es-co"
 LANGUAGES = [("es-co", "Español"), ("en", "English")]
@@ -196,6 +218,9 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # referrals/checks.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # How often a worker looks for messages to restore (a dead worker's unacknowledged ones).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_EVERY", default=60),
+    "unacked_restore_throttle": 1,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -221,7 +246,7 @@ SCRAPING_TASK_SOFT_TIME_LIMIT = max(
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 # A claim older than this belongs to a run that is surely dead (the hard limit killed it).
-SCRAPING_CLAIM_LEASE = SCRAPING_TASK_TIME_LIMIT + 30
+SCRAPING_CLAIM_LEASE = SCRAPING_TASK_TIME_LIMIT + 10
 CIRCUIT_COOLDOWN = env.int("CIRCUIT_COOLDOWN", default=900)
 CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
 

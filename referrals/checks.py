@@ -10,7 +10,10 @@ too (see signals.py), so a bad deployment does not start.
 from django.conf import settings
 from django.core.checks import Error, register
 
-MARGIN = 60  # seconds of head-room between our longest wait and the visibility timeout
+
+def margin(seconds: float) -> float:
+    """Head-room between one of our waits and the visibility timeout."""
+    return max(10.0, 0.25 * seconds)
 
 
 def longest_wait() -> dict[str, float]:
@@ -27,14 +30,14 @@ def check_celery_timing(app_configs=None, **kwargs):
     errors = []
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
     for name, seconds in longest_wait().items():
-        if seconds + MARGIN > visibility:
+        if seconds + margin(seconds) > visibility:
             errors.append(
                 Error(
                     f"{name} ({seconds:g}s) is too close to the Redis visibility_timeout "
                     f"({visibility}s): Redis would deliver the message again while it is still "
                     "running or waiting, and the referral would be scraped twice.",
-                    hint=f"Raise CELERY_VISIBILITY_TIMEOUT above {seconds + MARGIN:g} or lower "
-                    f"{name}.",
+                    hint=f"Raise CELERY_VISIBILITY_TIMEOUT above {seconds + margin(seconds):g} or "
+                    f"lower {name}.",
                     id="referrals.E001",
                 )
             )

@@ -44,8 +44,8 @@ def close_browser(**kwargs):
 def refuse_inconsistent_timing(**kwargs):
     """Django checks do not run in a Celery worker: run ours, and refuse to start on errors."""
     from django.core.checks import run_checks
-    from django.core.management.base import SystemCheckError
 
     errors = run_checks(tags=["celery"])
     if errors:
-        raise SystemCheckError("\n".join(str(e) for e in errors))
+        # Celery logs and swallows exceptions from signal handlers: exit explicitly.
+        raise SystemExit("Refusing to start:\n" + "\n".join(str(e) for e in errors))

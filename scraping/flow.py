@@ -30,6 +30,9 @@ from scraping.errors import (
 from scraping.parser import detect_block, parse_consulta, parse_rendered_result, parse_retry_after
 from scraping.results import CensusResult
 
+# A navigation replaced by another one (the challenge's reload), not a network failure.
+ABORTED = "ERR_ABORTED"
+
 # (site_key, page_url, page) → token text
 TokenGetter = Callable[[str, str, Any], str]
 POLL_MS = 25  # how often to look for the consulta's answer
@@ -154,12 +157,16 @@ class LookupFlow:
     # --- steps ----------------------------------------------------------------------------
     def open_form(self) -> None:
         deadline = time.monotonic() + self.config.navigation_timeout
+        response = None
         try:
             response = self.page.goto(self.config.url, wait_until="domcontentloaded")
         except self.driver.TimeoutError as exc:
             raise NetworkError("census page did not load in time") from exc
         except self.driver.Error as exc:
-            raise NetworkError(f"census page failed to load: {_short(exc)}") from exc
+            # The F5 challenge may reload the page before the first load finishes: goto then
+            # reports the first navigation aborted. Not a failure: wait for the form below.
+            if ABORTED not in str(exc):
+                raise NetworkError(f"census page failed to load: {_short(exc)}") from exc
         if response is not None:
             raise_for_status(response.status, response.headers, "census page")
         # The F5-like gate answers a script that sets a cookie and reloads: wait for the form.
@@ -173,7 +180,7 @@ class LookupFlow:
             doc = self.net.document
             if doc is not None and doc.status is not None:
                 raise_for_status(doc.status, doc.headers, "census page")
-            if doc is not None and doc.failure:
+            if doc is not None and doc.failure and ABORTED not in doc.failure:
                 raise NetworkError(f"census page failed to load: {doc.failure}")
             body = self._content()
             kind = detect_block(body)

@@ -66,14 +66,15 @@ class WorkerProcess:
             start_new_session=True,
         )
 
-    def wait_ready(self, timeout=30.0):
+    def wait_ready(self, timeout=30.0, broker=None):
         from project.celery import app
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited early; see {self.log_path}")
-            replies = app.control.ping(timeout=0.5) or []
+            with app.connection_for_read(broker) as connection:
+                replies = app.control.ping(timeout=0.5, connection=connection) or []
             if any(self.name.split("@")[0] in next(iter(r)) for r in replies):
                 return self
         raise TimeoutError(f"worker not ready in {timeout}s; see {self.log_path}")

@@ -198,8 +198,8 @@ def test_global_rate_holds_across_workers(
     stamps = [e["ts"] for e in log]
     assert len(stamps) == len(cedulas)
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    # Tolerance 0.1 s: the gap is taken as the request leaves the browser and stamped as it
-    # reaches the simulator, and both sides share two busy cores.
-    assert min(gaps) >= interval - 0.1, (gaps, log)
+    # Tolerance 0.3 s: the gap is taken as the request leaves the browser (in Redis, exact) and
+    # stamped as it reaches the simulator, through two browsers sharing two busy cores.
+    assert min(gaps) >= interval - 0.3, (gaps, log)
     achieved = (len(stamps) - 1) / (stamps[-1] - stamps[0])
     assert 0.9 / interval <= achieved <= 1.0 / interval + 0.01, achieved

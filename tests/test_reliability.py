@@ -1,0 +1,341 @@
+"""Reliability under faults, through real processes: killed workers, a Redis that loses
+everything, storms at the site, and SQLite under concurrent writers. No referral may be lost or
+left silently in flight."""
+
+import contextlib
+import itertools
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import redis as redis_lib
+
+from referrals.models import Alert, Referral, ScrapeAttempt, Status
+from referrals.tasks import verify_referral
+from tests.procs import ROOT, VENV_BIN, WorkerProcess, wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def in_flight():
+    return Referral.objects.filter(status__in=Status.in_flight())
+
+
+def sigkill_tree(worker: WorkerProcess) -> None:
+    """SIGKILL the worker's main process, its pool children and their browsers at once."""
+    main = psutil.Process(worker.proc.pid)
+    procs = [main, *main.children(recursive=True)]
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGKILL)
+    worker.proc.wait(10)
+    psutil.wait_procs(procs, timeout=10)
+
+
+def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, simulator, user):
+    # Each lookup is slowed to about 2.5 s so every kill lands inside one.
+    simulator.control.set_fault("slow", delay=2)
+    env = pipeline_env(
+        SCRAPING_TASK_TIME_LIMIT=15,  # lease 25 s
+        CELERY_VISIBILITY_TIMEOUT=45,  # > lease + head-room: a dead worker's message returns
+        CELERY_UNACKED_RESTORE_EVERY=3,
+        CIRCUIT_COOLDOWN=20,
+    )
+    referrals = [
+        Referral.objects.create(cedula=str(1_400_000_000 + i * 7_919), referred_by=user)
+        for i in range(12)
+    ]
+    for referral in referrals:
+        verify_referral.delay(referral.pk)
+
+    killed = []
+    worker = start_worker(env=env, name="k0")
+    for round_ in range(10):
+        busy = wait_for(
+            lambda: Referral.objects.filter(status=Status.VERIFYING).exclude(pk__in=killed).first(),
+            timeout=90,
+            interval=0.05,
+            message="a referral being verified",
+        )
+        time.sleep(random.uniform(0.0, 2.0))  # a random point of the lookup
+        sigkill_tree(worker)
+        killed.append(busy.pk)
+        worker = start_worker(env=env, name=f"k{round_ + 1}")
+
+    wait_for(lambda: not in_flight().exists(), timeout=240, interval=1, message="all final")
+    for referral in Referral.objects.all():
+        assert referral.status in (
+            Status.VERIFIED,
+            Status.NOT_FOUND,
+            Status.CANCELLED,
+            Status.IN_REVIEW,
+        ), (referral.pk, referral.status)
+        # Never two runs of one referral at once: each attempt starts after the last ended.
+        attempts = list(referral.scrape_attempts.order_by("started_at"))
+        for before, after in itertools.pairwise(attempts):
+            assert before.finished_at is not None and before.finished_at <= after.started_at
+        assert len(attempts) <= 3
+    lost = ScrapeAttempt.objects.filter(error_class="WorkerLost").count()
+    assert lost >= 8  # most kills hit a claimed run (a few land before the claim)
+    print(f"\nkills survived: {len(killed)}/10; referrals lost: 0; runs recorded lost: {lost}")
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis of our own on another port, without persistence, that the test can restart."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+
+        def start(self):
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+            client = redis_lib.Redis.from_url(self.url)
+            wait_for(lambda: _pings(client), timeout=10, message="private redis")
+
+        def restart(self):
+            self.proc.kill()
+            self.proc.wait(10)
+            self.start()
+
+    server = Server()
+    server.start()
+    yield server
+    server.proc.kill()
+    server.proc.wait(10)
+
+
+def _pings(client):
+    try:
+        return client.ping()
+    except redis_lib.RedisError:
+        return False
+
+
+CREATE_AND_PUBLISH = """
+import django; django.setup()
+from django.contrib.auth.models import User
+from referrals import services
+user = User.objects.get(username="ana")
+for i in range(100):
+    services.create_referral(user=user, cedula=str(1_500_000_000 + i * 7_919))
+"""
+
+
+def test_redis_restarted_without_persistence_loses_nothing(
+    private_redis, pipeline_env, simulator, user
+):
+    env = pipeline_env(
+        REDIS_URL=private_redis.url,
+        SCRAPING_RATE_LIMIT="50/s",
+        STALE_AFTER="5s",
+        STALE_SWEEP_EVERY="3s",
+        BEAT_HEARTBEAT_EVERY="5s",
+    )
+    # 100 referrals queued in Redis ...
+    subprocess.run(
+        [sys.executable, "-c", CREATE_AND_PUBLISH], cwd=ROOT, env=env, check=True, timeout=120
+    )
+    queued = redis_lib.Redis.from_url(private_redis.url).llen("scraping")
+    assert queued == 100
+    # ... and Redis restarts with nothing on disk: every message is gone.
+    private_redis.restart()
+    assert redis_lib.Redis.from_url(private_redis.url).llen("scraping") == 0
+
+    started = time.monotonic()
+    workers = [
+        WorkerProcess(env=env, name=f"lost{n}").wait_ready(timeout=60, broker=private_redis.url)
+        for n in range(2)
+    ]
+    workers.append(
+        WorkerProcess(queues="default", env=env, name="lostd").wait_ready(
+            timeout=60, broker=private_redis.url
+        )
+    )
+    beat = subprocess.Popen(
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "project",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            f"/tmp/beat-{os.getpid()}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(ROOT / "test-artifacts" / "beat.log", "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        bound = 240  # seconds: STALE_AFTER + sweeps + 100 lookups on two workers, with margin
+        wait_for(
+            lambda: not in_flight().exists(),
+            timeout=bound,
+            interval=1,
+            message="every referral final after the Redis restart",
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        beat.terminate()
+        beat.wait(10)
+        for worker in workers:
+            worker.stop()
+    assert Referral.objects.count() == 100
+    assert Referral.objects.filter(status=Status.FAILED).count() == 0
+    assert Referral.objects.filter(requeue_count__gte=1).count() == 100
+    print(f"\n100/100 final {elapsed:.0f} s after the restart (bound {bound} s)")
+
+
+@pytest.fixture
+def alerting_workers(start_worker, pipeline_env, webhook):
+    def start(**overrides):
+        env = pipeline_env(ALERT_URLS=webhook.apprise_url, **overrides)
+        start_worker(queues="default", env=env, name="alerts")
+        start_worker(env=env, name="storm")
+
+    return start
+
+
+def test_storm_of_503s_and_resets_ends_with_every_referral_answered(
+    alerting_workers, simulator, webhook, user
+):
+    simulator.control.set_fault("http_503", probability=0.15, duration=25)
+    simulator.control.set_fault("conn_reset", probability=0.15, duration=25)
+    alerting_workers(
+        SCRAPING_MAX_RETRIES=6, SCRAPING_RETRY_BACKOFF_MAX=2, CIRCUIT_FAILURE_THRESHOLD=100
+    )
+    referrals = [
+        Referral.objects.create(cedula=str(1_600_000_000 + i * 7_919), referred_by=user)
+        for i in range(20)
+    ]
+    for referral in referrals:
+        verify_referral.delay(referral.pk)
+    wait_for(lambda: not in_flight().exists(), timeout=180, interval=1, message="all final")
+    assert not Referral.objects.filter(status__in=[Status.FAILED, Status.BLOCKED]).exists()
+    assert max(Referral.objects.values_list("attempts", flat=True)) <= 7  # 1 + 6 retries
+    retried = ScrapeAttempt.objects.filter(outcome="retry").count()
+    assert retried > 0  # the storm was real
+    assert webhook.received == []  # retried errors that recovered page nobody
+
+
+def test_changed_page_fails_every_referral_with_one_alert(
+    alerting_workers, simulator, webhook, user
+):
+    simulator.control.set_fault("markup_changed")
+    alerting_workers()
+    for i in range(4):
+        referral = Referral.objects.create(cedula=str(1_700_000_000 + i), referred_by=user)
+        verify_referral.delay(referral.pk)
+    wait_for(lambda: not in_flight().exists(), timeout=90, message="all final")
+    assert set(Referral.objects.values_list("status", flat=True)) == {Status.FAILED}
+    assert all("cambió" in r.last_error for r in Referral.objects.all())
+    wait_for(lambda: len(webhook.received) >= 1, timeout=20, message="the alert")
+    time.sleep(2)
+    assert len(webhook.received) == 1
+    assert "PageChangedError" in webhook.received[0]["title"]
+    assert Alert.objects.count() == 1
+
+
+def test_sqlite_under_web_worker_and_beat_writes_loses_nothing(
+    start_worker, pipeline_env, simulator, django_user_model, live_server
+):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite-specific")
+    env = pipeline_env(
+        SCRAPING_RATE_LIMIT="50/s",
+        BEAT_HEARTBEAT_EVERY="1s",
+        STALE_SWEEP_EVERY="1s",
+        FAILURE_RATE_EVERY="1s",
+    )
+    logs = [
+        ROOT / "test-artifacts" / name
+        for name in ("worker-dbw.log", "worker-dbd.log", "beat-sqlite.log")
+    ]
+    for log in logs:
+        log.unlink(missing_ok=True)
+    start_worker(env=env, name="dbw")
+    start_worker(queues="default", env=env, name="dbd")
+    beat_log = open(ROOT / "test-artifacts" / "beat-sqlite.log", "wb")  # noqa: SIM115
+    beat = subprocess.Popen(
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "project",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            f"/tmp/beat-sqlite-{os.getpid()}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=beat_log,
+        stderr=subprocess.STDOUT,
+    )
+    import httpx
+
+    django_user_model.objects.create_user("carga", password="clave-segura-123")
+    created, errors = 0, []
+    try:
+        with httpx.Client(base_url=live_server.url, follow_redirects=False) as http:
+            page = http.get("/cuenta/entrar/")
+            token = http.cookies["csrftoken"]
+            http.post(
+                "/cuenta/entrar/",
+                data={
+                    "username": "carga",
+                    "password": "clave-segura-123",
+                    "csrfmiddlewaretoken": token,
+                },
+            )
+            assert page.status_code == 200
+            deadline = time.monotonic() + 30
+            i = 0
+            while time.monotonic() < deadline:
+                i += 1
+                response = http.post(
+                    "/referidos/nuevo/",
+                    data={"cedula": str(1_800_000_000 + i), "csrfmiddlewaretoken": token},
+                )
+                if response.status_code == 302:
+                    created += 1
+                else:
+                    errors.append(response.status_code)
+                http.get("/referidos/")
+    finally:
+        beat.terminate()
+        beat.wait(10)
+        beat_log.close()
+    assert errors == []
+    assert Referral.objects.count() == created > 50
+    text = "".join(log.read_text(errors="replace") for log in logs)
+    assert "worker-dbw" in str(logs[0]) and "ready." in text
+    assert "database is locked" not in text
+    print(
+        f"\n{created} referrals created through the web in 30 s beside a worker and beat; "
+        f"{Referral.objects.exclude(status__in=Status.in_flight()).count()} verified meanwhile"
+    )

@@ -2,10 +2,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import views
+from .forms import LoginForm
 
 urlpatterns = [
     path("registro/", views.signup, name="signup"),
-    path("entrar/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "entrar/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=LoginForm
+        ),
+        name="login",
+    ),
     path("salir/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "clave/",

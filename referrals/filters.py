@@ -28,9 +28,9 @@ class ReferralFilters:
             status = ""
         return cls(
             status=status,
-            municipio=params.get("municipio", "")[:100],
-            puesto=params.get("puesto", "")[:200],
-            q=" ".join(params.get("q", "").split())[:MAX_QUERY_CHARS],
+            municipio=_text(params, "municipio")[:100],
+            puesto=_text(params, "puesto")[:200],
+            q=" ".join(_text(params, "q").split())[:MAX_QUERY_CHARS],
         )
 
     @property
@@ -40,6 +40,12 @@ class ReferralFilters:
     def as_query(self) -> dict[str, str]:
         """The non-empty filters, for links that must keep them (pages, export)."""
         return {k: v for k, v in vars(self).items() if v}
+
+
+def _text(params, name: str) -> str:
+    """A query-string value without NUL characters: no stored text has one (the forms refuse
+    them), and PostgreSQL refuses a query that carries one (a server error, not "no match")."""
+    return params.get(name, "").replace("\x00", "")
 
 
 def apply_filters(referrals: QuerySet, filters: ReferralFilters) -> QuerySet:

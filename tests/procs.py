@@ -66,15 +66,20 @@ class WorkerProcess:
             start_new_session=True,
         )
 
-    def wait_ready(self, timeout=30.0, broker=None):
+    def wait_ready(self, timeout=30.0):
         from project.celery import app
 
         deadline = time.monotonic() + timeout
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        ready_line = f"{self.name.split('@')[0]}@".encode()
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited early; see {self.log_path}")
-            with app.connection_for_read(broker) as connection:
-                replies = app.control.ping(timeout=0.5, connection=connection) or []
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, offset - 4096))
+                if any(ready_line in line and b" ready." in line for line in log):
+                    return self
+            replies = app.control.ping(timeout=0.5) or []
             if any(self.name.split("@")[0] in next(iter(r)) for r in replies):
                 return self
         raise TimeoutError(f"worker not ready in {timeout}s; see {self.log_path}")

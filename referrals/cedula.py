@@ -10,11 +10,8 @@ import re
 
 from django.utils.translation import gettext, gettext_noop
 
-MIN_DIGITS = 3
-MAX_DIGITS = 10
+from scraping.cedula import MAX_DIGITS, MIN_DIGITS, strip_separators
 
-# Separators people type between digit groups; nothing else is dropped.
-_SEPARATORS = re.compile(r"[\s.,'’\-_]+")
 _ASCII_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
@@ -37,7 +34,7 @@ def normalize_cedula(raw: object) -> str:
     """Return the cédula as digits only, or raise InvalidCedula with a message for the user."""
     if not isinstance(raw, str):
         raise InvalidCedula(gettext_noop("Escribe el número de cédula."))
-    digits = _SEPARATORS.sub("", raw)
+    digits = strip_separators(raw)
     if not digits:
         raise InvalidCedula(gettext_noop("Escribe el número de cédula."))
     if not _ASCII_DIGITS.fullmatch(digits):

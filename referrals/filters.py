@@ -1,15 +1,15 @@
 """Narrowing "Mis referidos": by status, municipio, puesto and a search box, plus the
 "por puesto" summary. Every function takes the user's own queryset; none widens it."""
 
-import re
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
+from scraping.cedula import strip_separators
+
 from .explanations import DELAYED, DELAYED_LABEL
 from .models import Status
 
-_SEPARATORS = re.compile(r"[\s.,'’\-_]+")
 MAX_QUERY_CHARS = 100
 
 
@@ -60,7 +60,7 @@ def apply_filters(referrals: QuerySet, filters: ReferralFilters) -> QuerySet:
     if filters.q:
         # A number, however it is typed (1.020.304), searches cédulas by their beginning;
         # anything else searches names.
-        digits = _SEPARATORS.sub("", filters.q)
+        digits = strip_separators(filters.q)
         if digits.isascii() and digits.isdigit():
             referrals = referrals.filter(cedula__startswith=digits)
         else:

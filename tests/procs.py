@@ -107,6 +107,26 @@ class WorkerProcess:
         self._log.close()
 
 
+class BeatProcess:
+    """`celery beat`, its schedule file private to the test run, its log in test-artifacts."""
+
+    def __init__(self, *, env, name="beat"):
+        self.log_path = ROOT / "test-artifacts" / f"beat-{name}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        schedule = f"/tmp/celerybeat-{name}-{os.getpid()}"
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", "project", "beat", "--loglevel", "INFO",
+             "--schedule", schedule],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._log.close()
+
+
 def wait_for(predicate, timeout=30.0, interval=0.2, message="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

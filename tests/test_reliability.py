@@ -4,7 +4,6 @@ left silently in flight."""
 
 import contextlib
 import itertools
-import os
 import random
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import redis as redis_lib
 
 from referrals.models import Alert, Referral, ScrapeAttempt, Status
 from referrals.tasks import verify_referral
-from tests.procs import ROOT, VENV_BIN, WorkerProcess, wait_for
+from tests.procs import ROOT, BeatProcess, WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -166,22 +165,7 @@ def test_redis_restarted_without_persistence_loses_nothing(
     started = time.monotonic()
     workers = [WorkerProcess(env=env, name=f"lost{n}").wait_ready(timeout=60) for n in range(2)]
     workers.append(WorkerProcess(queues="default", env=env, name="lostd").wait_ready(timeout=60))
-    beat = subprocess.Popen(
-        [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "project",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            f"/tmp/beat-{os.getpid()}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=open(ROOT / "test-artifacts" / "beat.log", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
+    beat = BeatProcess(env=env, name="lost")
     try:
         bound = 240  # seconds: STALE_AFTER + sweeps + 100 lookups on two workers, with margin
         wait_for(
@@ -192,8 +176,7 @@ def test_redis_restarted_without_persistence_loses_nothing(
         )
         elapsed = time.monotonic() - started
     finally:
-        beat.terminate()
-        beat.wait(10)
+        beat.stop()
         for worker in workers:
             worker.stop()
     assert Referral.objects.count() == 100
@@ -273,23 +256,7 @@ def test_sqlite_under_web_worker_and_beat_writes_loses_nothing(
         log.unlink(missing_ok=True)
     start_worker(env=env, name="dbw")
     start_worker(queues="default", env=env, name="dbd")
-    beat_log = open(ROOT / "test-artifacts" / "beat-sqlite.log", "wb")  # noqa: SIM115
-    beat = subprocess.Popen(
-        [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "project",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            f"/tmp/beat-sqlite-{os.getpid()}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=beat_log,
-        stderr=subprocess.STDOUT,
-    )
+    beat = BeatProcess(env=env, name="sqlite")
     import httpx
 
     django_user_model.objects.create_user("carga", password="clave-segura-123")
@@ -322,9 +289,7 @@ def test_sqlite_under_web_worker_and_beat_writes_loses_nothing(
                     errors.append(response.status_code)
                 http.get("/referidos/")
     finally:
-        beat.terminate()
-        beat.wait(10)
-        beat_log.close()
+        beat.stop()
     assert errors == []
     assert Referral.objects.count() == created > 50
     text = "".join(log.read_text(errors="replace") for log in logs)

@@ -100,6 +100,8 @@ def test_alerts_reach_a_webhook_once_per_incident(redis, start_worker, webhook):
     assert not alerts.raise_alert("incident-1", "Prueba de alerta", "something broke again")
     assert alerts.raise_alert("incident-2", "Otra alerta", "something else")
     wait_for(lambda: len(webhook.received) == 2, timeout=30, message="2 alert payloads")
+    artifact = ROOT / "test-artifacts" / "alert-payload.json"
+    artifact.write_text(json.dumps(webhook.received[0], ensure_ascii=False, indent=2))
     titles = sorted(p["title"] for p in webhook.received)
     assert titles == ["[cedula-verify] Otra alerta", "[cedula-verify] Prueba de alerta"]
     assert {p["message"] for p in webhook.received} == {"something broke", "something else"}

@@ -202,4 +202,8 @@ def test_global_rate_holds_across_workers(
     # stamped as it reaches the simulator, through two browsers sharing two busy cores.
     assert min(gaps) >= interval - 0.3, (gaps, log)
     achieved = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    print(
+        f"\n{workers} worker(s): achieved {achieved * 60:.2f}/min of {60 / interval:.0f}/min "
+        f"configured ({achieved * interval:.1%}); min gap {min(gaps):.3f} s"
+    )
     assert 0.9 / interval <= achieved <= 1.0 / interval + 0.01, achieved

@@ -198,11 +198,13 @@ def alerting_workers(start_worker, pipeline_env, webhook):
 def test_storm_of_503s_and_resets_ends_with_every_referral_answered(
     alerting_workers, simulator, webhook, user
 ):
-    simulator.control.set_fault("http_503", probability=0.15, duration=15)
-    simulator.control.set_fault("conn_reset", probability=0.15, duration=15)
     alerting_workers(
         SCRAPING_MAX_RETRIES=6, SCRAPING_RETRY_BACKOFF_MAX=2, CIRCUIT_FAILURE_THRESHOLD=100
     )
+    # Armed once the workers are up: the storm's clock starts now, not while they boot
+    # (on a loaded CI machine two workers took longer to start than a 15 s storm lasted).
+    simulator.control.set_fault("http_503", probability=0.15, duration=30)
+    simulator.control.set_fault("conn_reset", probability=0.15, duration=30)
     referrals = [
         Referral.objects.create(cedula=str(1_600_000_000 + i * 7_919), referred_by=user)
         for i in range(12)

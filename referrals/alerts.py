@@ -14,20 +14,19 @@ from django.core.mail import mail_admins
 from django.db import transaction
 from django.utils import timezone
 
+from .connections import redis_client
 from .models import Alert
 
 logger = logging.getLogger("referrals.alerts")
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def raise_alert(key: str, title: str, body: str) -> bool:
     """Alert on-call about `key`. Returns False when the same key already alerted recently."""
     logger.error("ALERT %s: %s — %s", key, title, body)
     try:
-        first = _redis().set(f"alerts:dedup:{key}", "1", nx=True, ex=settings.ALERT_DEDUP_SECONDS)
+        first = redis_client().set(
+            f"alerts:dedup:{key}", "1", nx=True, ex=settings.ALERT_DEDUP_SECONDS
+        )
     except redis.RedisError:
         first = True  # better a duplicate page than a silent incident
     if not first:

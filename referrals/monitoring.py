@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from . import broker
 from .alerts import raise_alert
+from .connections import redis_client
 from .models import Referral, ScrapeAttempt, Status
 from .verification import circuit_breaker
 
@@ -21,10 +22,6 @@ FAILED_OUTCOMES = [
     ScrapeAttempt.Outcome.FAILED,
     ScrapeAttempt.Outcome.BLOCKED,
 ]
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def failure_rate(window: timedelta = timedelta(hours=1)) -> tuple[int, int]:
@@ -41,7 +38,7 @@ def check_failure_rate() -> str:
     failed, finished = failure_rate()
     rate = failed / finished if finished else 0.0
     breached = finished >= settings.FAILURE_RATE_MIN_ATTEMPTS and rate > settings.FAILURE_RATE_ALERT
-    client = _redis()
+    client = redis_client()
     breach_started = client.get(BREACH_KEY)
     if breached and breach_started is None:
         started = str(int(time.time()))
@@ -66,11 +63,11 @@ def check_failure_rate() -> str:
 
 
 def record_heartbeat(at: float) -> None:
-    _redis().set(HEARTBEAT_KEY, at)
+    redis_client().set(HEARTBEAT_KEY, at)
 
 
 def last_heartbeat() -> float | None:
-    value = _redis().get(HEARTBEAT_KEY)
+    value = redis_client().get(HEARTBEAT_KEY)
     return float(value) if value is not None else None
 
 

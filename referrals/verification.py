@@ -20,9 +20,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass
-from functools import cache
 
-import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
@@ -47,6 +45,7 @@ from scraping.ratelimit import NoSlotError, RateSlots
 from scraping.results import CensusResult, CensusStatus
 
 from .alerts import raise_alert
+from .connections import redis_client
 from .models import Referral, ScrapeAttempt, Status
 
 logger = logging.getLogger(__name__)
@@ -91,18 +90,13 @@ class Deferred(Exception):
     reason: str
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def rate_slots() -> RateSlots:
-    return RateSlots(_redis(), settings.SCRAPING_MIN_INTERVAL, settings.SCRAPING_LIMITER_KEY)
+    return RateSlots(redis_client(), settings.SCRAPING_MIN_INTERVAL, settings.SCRAPING_LIMITER_KEY)
 
 
 def circuit_breaker() -> CircuitBreaker:
     return CircuitBreaker(
-        _redis(),
+        redis_client(),
         cooldown=settings.CIRCUIT_COOLDOWN,
         failure_threshold=settings.CIRCUIT_FAILURE_THRESHOLD,
         probe_lease=settings.SCRAPING_CLAIM_LEASE,
@@ -132,11 +126,11 @@ def verify_referral(referral_id: int, holder: str) -> str:
     # One live run per referral, whatever the messages: a duplicate comes back after the
     # holder's lease. The hard time limit ends every run before its lease, so a run killed
     # with its worker frees the referral when the lease runs out.
-    run_lock = _redis().lock(
+    run_lock = redis_client().lock(
         f"scraping:run:{referral_id}", timeout=settings.SCRAPING_CLAIM_LEASE, blocking=False
     )
     if not run_lock.acquire():
-        lease_left = max(_redis().pttl(run_lock.name), 1000) / 1000
+        lease_left = max(redis_client().pttl(run_lock.name), 1000) / 1000
         raise Deferred(lease_left + random.uniform(0, 2), "another run holds this referral")
     try:
         return _run(referral_id, holder, breaker)

@@ -35,7 +35,7 @@ check-redis: deps
 migrate: deps
 	$(PY) manage.py migrate --noinput
 
-STACK := web worker-scraping worker-default beat flower
+STACK := web worker-scraping worker-default worker-captcha beat flower
 
 # The local stack runs with DEBUG on unless told otherwise (DEBUG=0 needs a SECRET_KEY).
 run: deps browser check-redis migrate

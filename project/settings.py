@@ -206,6 +206,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # its slot must not hold up housekeeping, and rate limits are per worker instance.
 CELERY_TASK_ROUTES = {
     "referrals.tasks.verify_referral": {"queue": "scraping"},
+    # Captcha solves wait 20-45 s on the solving service: their own queue and worker (threads).
+    "referrals.tasks.solve_captcha_token": {"queue": "captcha"},
 }
 # Long tasks: take one message at a time, so a waiting message is never stuck behind a busy one.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -250,6 +252,21 @@ SCRAPING_CLAIM_LEASE = SCRAPING_TASK_TIME_LIMIT + 10
 CIRCUIT_COOLDOWN = env.int("CIRCUIT_COOLDOWN", default=900)
 CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
 
+# --- Captcha token pool: tokens solved ahead, off the scraping worker ------------------------
+# Ready tokens kept at most (also never more than the site rate can spend before they expire,
+# nor more than the backlog needs); 0 turns the pool off and every lookup solves inline.
+CAPTCHA_POOL_SIZE_MAX = env.int("CAPTCHA_POOL_SIZE_MAX", default=10)
+# Solves running at once for the pool (solves take 20-45 s: to keep up with a rate of r lookups
+# a second, this must be at least r x solve time, e.g. 12/m x 45 s = 9).
+CAPTCHA_SOLVER_CONCURRENCY = env.int("CAPTCHA_SOLVER_CONCURRENCY", default=10)
+CAPTCHA_POOL_TOP_UP_EVERY = duration("CAPTCHA_POOL_TOP_UP_EVERY", "10s")
+# Alert when more than this share of the last hour's pool tokens expired unused (with at least
+# CAPTCHA_WASTE_MIN_TOKENS of them), or when the solver's balance falls below this (USD).
+CAPTCHA_WASTE_ALERT = env.float("CAPTCHA_WASTE_ALERT", default=0.1)
+CAPTCHA_WASTE_MIN_TOKENS = env.int("CAPTCHA_WASTE_MIN_TOKENS", default=10)
+CAPTCHA_LOW_BALANCE_USD = env.float("CAPTCHA_LOW_BALANCE_USD", default=5.0)
+CAPTCHA_SPEND_CHECK_EVERY = duration("CAPTCHA_SPEND_CHECK_EVERY", "5m")
+
 # --- Ops: beat jobs, dashboard, Flower --------------------------------------------------------
 # A referral in flight without progress for this long, and with no task left for it, is re-queued
 # (at most STALE_MAX_REQUEUES times) and then flagged "delayed" and reported in a digest.
@@ -275,6 +292,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "referrals.tasks.check_failure_rate",
         "schedule": FAILURE_RATE_EVERY,
         "options": {"expires": FAILURE_RATE_EVERY},
+    },
+    "top-up-captcha-pool": {
+        "task": "referrals.tasks.top_up_captcha_pool",
+        "schedule": CAPTCHA_POOL_TOP_UP_EVERY,
+        "options": {"expires": CAPTCHA_POOL_TOP_UP_EVERY},
+    },
+    "check-captcha-spend": {
+        "task": "referrals.tasks.check_captcha_spend",
+        "schedule": CAPTCHA_SPEND_CHECK_EVERY,
+        "options": {"expires": CAPTCHA_SPEND_CHECK_EVERY},
     },
     "beat-heartbeat": {
         "task": "referrals.tasks.beat_heartbeat",

@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 from kombu.transport.redis import Channel
 
-QUEUES = ("scraping", "default")
+QUEUES = ("scraping", "default", "captcha")
 VERIFY_TASK = "referrals.tasks.verify_referral"
 
 

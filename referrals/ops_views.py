@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from . import monitoring
+from . import captcha_pool, monitoring
 
 
 @login_required
@@ -17,6 +17,7 @@ def dashboard(request):
         "f": figures,
         "bars": chart_bars(figures["hours"]),
         "flower_url": settings.FLOWER_URL,
+        "captcha": captcha_pool.dashboard_figures(),
     }
     return render(request, "referrals/ops_dashboard.html", context)
 

@@ -5,6 +5,7 @@ import logging
 
 from celery.signals import (
     task_failure,
+    task_revoked,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -22,14 +23,32 @@ def referral_task_failed(sender=None, task_id=None, exception=None, args=None, *
     fail_referral(args[0], exception)
 
 
+@task_revoked.connect
+def captcha_solve_dropped(sender=None, request=None, **kwargs):
+    # A solve order that expired unstarted no longer counts as on its way: order it afresh.
+    if sender is None or sender.name != "referrals.tasks.solve_captcha_token" or not request:
+        return
+    from .captcha_pool import token_pool
+
+    token_pool().end_solve(request.args[0])
+
+
 @worker_process_init.connect
 def configure_census_client(**kwargs):
     # The browser itself starts lazily, on this pool process's first lookup (after fork).
+    from scraping.captcha import make_solver
     from scraping.client import configure_default_client
 
+    from . import captcha_pool
     from .verification import pace_submission
 
-    configure_default_client(pacer=pace_submission)
+    if not captcha_pool.enabled():
+        configure_default_client(pacer=pace_submission)
+        return
+    # Pre-solved tokens first; an inline solve (pool empty) is counted as spend all the same.
+    pool = captcha_pool.token_pool()
+    solver = pool.metered(make_solver(captcha_pool.scraping_config()))
+    configure_default_client(pacer=pace_submission, token_source=pool.take, solver=solver)
 
 
 @worker_process_shutdown.connect

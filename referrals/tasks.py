@@ -9,7 +9,7 @@ from django.conf import settings
 
 from scraping.errors import RETRYABLE_ERRORS
 
-from . import alerts, monitoring, sweep, verification
+from . import alerts, captcha_pool, monitoring, sweep, verification
 from .models import Alert
 
 logger = logging.getLogger(__name__)
@@ -104,3 +104,20 @@ def beat_heartbeat() -> None:
     # Written by whichever default worker runs it: a fresh value means beat and the default
     # queue are both alive (entries expire, so a stale beat cannot fake it later).
     monitoring.record_heartbeat(time.time())
+
+
+# The captcha token pool. Results are not stored: beat runs the top-up every few seconds, and
+# the pool's own counters (ops dashboard) say what the solves did.
+@shared_task(ignore_result=True)
+def top_up_captcha_pool() -> dict:
+    return captcha_pool.top_up().as_dict()
+
+
+@shared_task(ignore_result=True)
+def solve_captcha_token(solve_id: str) -> str:
+    return captcha_pool.solve_for_pool(solve_id)
+
+
+@shared_task
+def check_captcha_spend() -> dict:
+    return captcha_pool.check_spend()

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 
+# A token must have at least this many seconds of life left when handed to a lookup: it is
+# injected and submitted within seconds, but a slow page must not carry it past its expiry.
+SUBMIT_MARGIN = 10.0
+
+
 @dataclass(frozen=True)
 class SolvedToken:
     token: str
@@ -32,6 +37,10 @@ class SolvedToken:
 
     def age(self, now: float | None = None) -> float:
         return (now if now is not None else time.time()) - self.solved_at
+
+    def usable(self, ttl: float, now: float | None = None) -> bool:
+        """Still worth submitting, for tokens that live `ttl` seconds from their solve."""
+        return self.age(now) <= ttl - SUBMIT_MARGIN
 
 
 # A token source hands out a ready token for (site_key, page_url), or None when it has none.

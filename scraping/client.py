@@ -185,7 +185,7 @@ class CensusClient:
                     break
                 if isinstance(ready, str):
                     ready = SolvedToken(ready)
-                if ready.age() <= self.config.captcha_token_max_age:
+                if ready.usable(self.config.captcha_token_ttl):
                     self.stats["tokens_from_source"] += 1
                     return ready.token
                 self.stats["tokens_stale_skipped"] += 1

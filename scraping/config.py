@@ -41,8 +41,9 @@ class ScrapingConfig:
     captcha_poll_interval: float = 5.0
     # Give up on one solve after this many seconds (solves take 20–45 s).
     captcha_timeout: float = 180.0
-    # Tokens older than this are not used (Google's tokens live ~120 s).
-    captcha_token_max_age: float = 100.0
+    # Seconds a solved token is taken to live (Google's live ~120 s, counted from the solve);
+    # tokens are never sent in their last captcha.SUBMIT_MARGIN seconds.
+    captcha_token_ttl: float = 110.0
     # Fresh tokens tried per lookup when the site rejects them.
     captcha_attempts: int = 3
     # (min, max) seconds of "reading" pause before typing; None disables pauses and key delays.
@@ -101,7 +102,7 @@ class ScrapingConfig:
             captcha_api_key=get("CAPTCHA_API_KEY") or "",
             captcha_poll_interval=num("CAPTCHA_POLL_INTERVAL", d.captcha_poll_interval),
             captcha_timeout=num("CAPTCHA_TIMEOUT", d.captcha_timeout),
-            captcha_token_max_age=num("CAPTCHA_TOKEN_MAX_AGE", d.captcha_token_max_age),
+            captcha_token_ttl=num("CAPTCHA_TOKEN_TTL", d.captcha_token_ttl),
             captcha_attempts=int(num("SCRAPING_CAPTCHA_ATTEMPTS", d.captcha_attempts)),
             human_pauses=_pauses(pauses) if pauses is not None else d.human_pauses,
             browser_path=get("SCRAPING_BROWSER_PATH"),

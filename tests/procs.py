@@ -34,7 +34,16 @@ def child_env(**overrides) -> dict:
 class WorkerProcess:
     """`celery worker` as its own process group, the way production runs it."""
 
-    def __init__(self, *, queues="scraping,default", concurrency=1, name="w1", env=None, log=None):
+    def __init__(
+        self,
+        *,
+        queues="scraping,default",
+        concurrency=1,
+        pool="prefork",
+        name="w1",
+        env=None,
+        log=None,
+    ):
         self.name = f"{name}-{os.getpid()}@%h"
         self.log_path = log or ROOT / "test-artifacts" / f"worker-{name}.log"
         self.log_path.parent.mkdir(exist_ok=True)
@@ -48,7 +57,7 @@ class WorkerProcess:
             "-c",
             str(concurrency),
             "-P",
-            "prefork",
+            pool,
             "-n",
             self.name,
             "--loglevel",

@@ -10,10 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_compose_file_has_the_stack():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    for name in ("web", "worker-scraping", "worker-default", "beat", "flower", "redis", "postgres"):
+    processes = ("web", "worker-scraping", "worker-default", "worker-captcha", "beat", "flower")
+    for name in (*processes, "redis", "postgres"):
         assert name in services, name
     assert "-Q scraping -c 1" in services["worker-scraping"]["command"]
     assert "-Q default" in services["worker-default"]["command"]
+    assert "-Q captcha -P threads" in services["worker-captcha"]["command"]
     assert "gunicorn" in services["web"]["command"]
     for name in ("web", "redis", "postgres"):
         assert "healthcheck" in services[name]
@@ -25,5 +27,14 @@ def test_procfile_runs_the_same_processes():
         for line in (ROOT / "Procfile").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    assert {"web", "worker-scraping", "worker-default", "beat", "flower", "simulator"} <= set(procs)
+    assert {
+        "web",
+        "worker-scraping",
+        "worker-default",
+        "worker-captcha",
+        "beat",
+        "flower",
+        "simulator",
+    } <= set(procs)
+    assert "-Q captcha -P threads" in procs["worker-captcha"]
     assert "-Q scraping -c 1" in procs["worker-scraping"]

@@ -1,0 +1,191 @@
+"""A pool of pre-solved captcha tokens in Redis, shared by every worker.
+
+A reCAPTCHA solve takes 20–45 s but a token stays valid for about two minutes, is single use and
+is not tied to one page load: solved ahead, in parallel and off the scraping worker, tokens let
+the site's polite rate (not the solver) bound lookups. This module only stores and hands out
+tokens and keeps the spend counters; what to order and when is the caller's business
+(`referrals.captcha_pool`).
+
+Redis layout, under `captcha:` (one pool per site key: a new site key never gets old tokens):
+- `pool:<site key>`: sorted set, member = JSON of the token, score = when it expires (epoch s);
+- `target`: hash of the site key and page URL the last lookup saw (what solvers must solve for);
+- `solving`: sorted set of solve ids ordered and not yet finished, score = their deadline;
+- `spend:<YYYYMMDDHH>`: hash of hourly counters (UTC), kept for two days.
+
+Tokens go out oldest first among those with at least SUBMIT_MARGIN of life left. Handing out the
+freshest first would let the oldest rot at the bottom of a pool that is refilled as it drains;
+oldest-first wastes nothing while the pool is sized within what the site rate can spend.
+Expired tokens are dropped (and counted as wasted), never handed out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from scraping.captcha import SUBMIT_MARGIN, CaptchaSolver, SolvedToken
+
+SPEND_FIELDS = ("solved_ahead", "solved_inline", "used", "wasted", "solve_failures")
+SPEND_KEEP_SECONDS = 49 * 3600
+
+
+@dataclass(frozen=True)
+class HourlySpend:
+    hour: datetime  # UTC, start of the hour
+    solved_ahead: int = 0  # tokens solved for the pool
+    solved_inline: int = 0  # tokens a lookup had to solve itself (pool empty)
+    used: int = 0  # pool tokens handed to a lookup
+    wasted: int = 0  # pool tokens that expired unused
+    solve_failures: int = 0  # pool solves that gave no token
+    cost_usd: float = 0.0  # what the solver reported, pool and inline
+
+    @property
+    def solved(self) -> int:
+        return self.solved_ahead + self.solved_inline
+
+
+class TokenPool:
+    def __init__(self, client: redis.Redis, ttl: float, prefix: str = "captcha") -> None:
+        self.client = client
+        self.ttl = ttl  # seconds a solved token is taken to live
+        self.prefix = prefix
+
+    # --- what solvers solve for --------------------------------------------------------------
+    def remember_target(self, site_key: str, page_url: str) -> None:
+        self.client.hset(self._key("target"), mapping={"site_key": site_key, "page_url": page_url})
+
+    def target(self) -> tuple[str, str] | None:
+        """(site key, page URL) of the census page, once a lookup has seen its widget."""
+        raw = self.client.hgetall(self._key("target"))
+        if not raw.get(b"site_key"):
+            return None
+        return raw[b"site_key"].decode(), raw[b"page_url"].decode()
+
+    # --- tokens ------------------------------------------------------------------------------
+    def add(self, site_key: str, token: SolvedToken) -> None:
+        member = json.dumps({"token": token.token, "solved_at": token.solved_at})
+        self.client.zadd(self._key("pool", site_key), {member: token.solved_at + self.ttl})
+        self.count("solved_ahead", cost=token.cost)
+
+    def take(self, site_key: str, page_url: str) -> SolvedToken | None:
+        """The oldest token with enough life left to be submitted, or None. A `TokenSource`:
+        the census client calls it, and falls back to solving inline on None."""
+        self.remember_target(site_key, page_url)
+        key = self._key("pool", site_key)
+        while True:
+            self._drop_expired(key)
+            popped = self.client.zpopmin(key)
+            if not popped:
+                return None
+            member, expires_at = popped[0]
+            if expires_at - time.time() < SUBMIT_MARGIN:
+                self.count("wasted")  # crossed the line between the two commands above
+                continue
+            data = json.loads(member)
+            self.count("used")
+            return SolvedToken(token=data["token"], solved_at=data["solved_at"])
+
+    def ready(self, site_key: str | None = None) -> int:
+        """Tokens in the pool with enough life left to be used."""
+        if site_key is None:
+            target = self.target()
+            if target is None:
+                return 0
+            site_key = target[0]
+        key = self._key("pool", site_key)
+        return self.client.zcount(key, time.time() + SUBMIT_MARGIN, "+inf")
+
+    def _drop_expired(self, key: str) -> None:
+        dropped = self.client.zremrangebyscore(key, "-inf", time.time() + SUBMIT_MARGIN)
+        if dropped:
+            self.count("wasted", dropped)
+
+    def drop_expired(self) -> None:
+        target = self.target()
+        if target is not None:
+            self._drop_expired(self._key("pool", target[0]))
+
+    # --- solves in flight --------------------------------------------------------------------
+    def begin_solve(self, solve_id: str, deadline: float) -> None:
+        self.client.zadd(self._key("solving"), {solve_id: deadline})
+
+    def end_solve(self, solve_id: str) -> None:
+        self.client.zrem(self._key("solving"), solve_id)
+
+    def solving(self) -> int:
+        """Solves ordered and not finished. One that outlived its deadline is forgotten: its
+        worker died or its message was dropped, and it must not block new orders."""
+        key = self._key("solving")
+        self.client.zremrangebyscore(key, "-inf", time.time())
+        return self.client.zcard(key)
+
+    # --- spend -------------------------------------------------------------------------------
+    def count(self, field: str, n: int = 1, *, cost: float | None = None) -> None:
+        key = self._key("spend", _hour_key(time.time()))
+        pipe = self.client.pipeline()
+        pipe.hincrby(key, field, n)
+        if cost:
+            pipe.hincrby(key, "cost_micro_usd", round(cost * 1_000_000))
+        pipe.expire(key, SPEND_KEEP_SECONDS)
+        pipe.execute()
+
+    def hourly_spend(self, hours: int = 24) -> list[HourlySpend]:
+        """The last `hours` hours, oldest first, the current hour included."""
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        starts = [now - timedelta(hours=i) for i in reversed(range(hours))]
+        pipe = self.client.pipeline()
+        for start in starts:
+            pipe.hgetall(self._key("spend", _hour_key(start.timestamp())))
+        return [_spend(start, raw) for start, raw in zip(starts, pipe.execute(), strict=True)]
+
+    def metered(self, solver: CaptchaSolver) -> CaptchaSolver:
+        """`solver`, counting its solves and cost as inline spend (a lookup's own solves)."""
+        return _MeteredSolver(solver, self)
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+
+class _MeteredSolver:
+    def __init__(self, inner: CaptchaSolver, pool: TokenPool) -> None:
+        self.inner = inner
+        self.pool = pool
+        self.name = inner.name
+
+    def solve(self, **kwargs) -> SolvedToken:
+        token = self.inner.solve(**kwargs)
+        self.pool.count("solved_inline", cost=token.cost)
+        return token
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
+
+def _hour_key(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H")
+
+
+def _spend(hour: datetime, raw: dict[bytes, bytes]) -> HourlySpend:
+    values = {k.decode(): int(v) for k, v in raw.items()}
+    return HourlySpend(
+        hour=hour,
+        cost_usd=values.pop("cost_micro_usd", 0) / 1_000_000,
+        **{k: v for k, v in values.items() if k in SPEND_FIELDS},
+    )
+
+
+def total(spend: Iterable[HourlySpend]) -> HourlySpend:
+    """The sum of several hours (its `hour` is the first one's)."""
+    rows = list(spend)
+    return HourlySpend(
+        hour=rows[0].hour if rows else datetime.now(UTC),
+        cost_usd=sum(r.cost_usd for r in rows),
+        **{f: sum(getattr(r, f) for r in rows) for f in SPEND_FIELDS},
+    )

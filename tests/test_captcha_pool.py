@@ -1,0 +1,309 @@
+"""The captcha token pool: its storage on real Redis, its ordering policy, solves against the
+simulator's solver API, spend alerts, and lookups through real workers that take pool tokens."""
+
+import threading
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from referrals import captcha_pool
+from referrals.models import Alert, Referral, Status
+from scraping.captcha import SUBMIT_MARGIN, SolvedToken
+from scraping.errors import CaptchaSolverUnavailable
+from scraping.simulator.app import SimulatorSettings
+from scraping.token_pool import TokenPool
+from tests.procs import BeatProcess, wait_for
+
+SITE_KEY = SimulatorSettings().sitekey
+
+
+@pytest.fixture
+def pool(redis):
+    return TokenPool(redis, ttl=110)
+
+
+def solved(age: float, name: str = "t") -> SolvedToken:
+    return SolvedToken(token=f"{name}-{age}", solved_at=time.time() - age)
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+def test_tokens_go_out_oldest_first_and_expired_ones_never(pool):
+    for age in (5, 95, 50, 105):  # 105 s old: 5 s left, under the submit margin
+        pool.add(SITE_KEY, solved(age))
+    assert pool.ready(SITE_KEY) == 3
+    taken = [pool.take(SITE_KEY, "https://census/").token for _ in range(3)]
+    assert taken == ["t-95", "t-50", "t-5"]
+    assert pool.take(SITE_KEY, "https://census/") is None
+    hour = pool.hourly_spend(hours=1)[0]
+    assert (hour.solved_ahead, hour.used, hour.wasted) == (4, 3, 1)
+
+
+def test_a_token_is_handed_out_once_however_many_workers_ask(pool):
+    for i in range(50):
+        pool.add(SITE_KEY, solved(1, name=f"n{i}"))
+    taken, lock = [], threading.Lock()
+
+    def taker():
+        while (token := pool.take(SITE_KEY, "https://census/")) is not None:
+            with lock:
+                taken.append(token.token)
+
+    threads = [threading.Thread(target=taker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(taken) == 50 and len(set(taken)) == 50
+
+
+def test_pools_are_per_site_key_and_the_target_is_learned_from_lookups(pool):
+    assert pool.target() is None
+    pool.add("old-key", solved(1))
+    assert pool.take(SITE_KEY, "https://census/") is None
+    assert pool.target() == (SITE_KEY, "https://census/")
+
+
+def test_solves_that_outlive_their_deadline_stop_counting(pool):
+    pool.begin_solve("a", time.time() + 60)
+    pool.begin_solve("b", time.time() - 1)  # its worker died
+    assert pool.solving() == 1
+    pool.end_solve("a")
+    assert pool.solving() == 0
+
+
+def test_inline_solves_are_metered_with_their_cost(pool):
+    class Solver:
+        name = "fake"
+
+        def solve(self, **kwargs):
+            return SolvedToken("x", cost=0.003)
+
+    pool.metered(Solver()).solve(site_key=SITE_KEY, page_url="u")
+    hour = pool.hourly_spend(hours=1)[0]
+    assert hour.solved_inline == 1 and hour.cost_usd == pytest.approx(0.003)
+
+
+def test_the_client_never_sends_a_stale_token_from_its_source():
+    assert SolvedToken("x", solved_at=time.time() - (110 - SUBMIT_MARGIN - 1)).usable(110)
+    assert not SolvedToken("x", solved_at=time.time() - (110 - SUBMIT_MARGIN + 1)).usable(110)
+
+
+# --- ordering policy --------------------------------------------------------------------------
+
+
+@given(
+    backlog=st.integers(0, 5000),
+    ready=st.integers(0, 30),
+    solving=st.integers(0, 30),
+    per_minute=st.integers(1, 120),
+    size_max=st.integers(0, 50),
+    concurrency=st.integers(0, 20),
+)
+def test_the_plan_never_orders_tokens_that_would_rot_or_go_unused(
+    backlog, ready, solving, per_minute, size_max, concurrency
+):
+    plan = captcha_pool.plan_top_up(
+        backlog=backlog,
+        ready=ready,
+        solving=solving,
+        rate_per_second=per_minute / 60,
+        ttl=110,
+        size_max=size_max,
+        concurrency=concurrency,
+    )
+    on_the_way = ready + solving + plan.order
+    assert plan.order >= 0
+    assert plan.order == 0 or on_the_way <= min(backlog, size_max)
+    # Never more than the site rate can spend in a token's usable life.
+    assert plan.order == 0 or on_the_way <= per_minute / 60 * (110 - SUBMIT_MARGIN)
+    assert solving + plan.order <= max(concurrency, solving)
+
+
+def test_the_plan_fills_up_to_the_site_rate_and_the_backlog():
+    def plan(**kw):
+        args = dict(backlog=500, ready=0, solving=0, rate_per_second=0.2, ttl=110)
+        return captcha_pool.plan_top_up(**{**args, "size_max": 50, "concurrency": 50, **kw})
+
+    assert plan().target == 20  # 12/min x 100 s of usable life
+    assert plan(size_max=10).order == 10
+    assert plan(backlog=3).order == 3
+    assert plan(concurrency=4).order == 4
+    assert plan(ready=15, solving=4).order == 1
+
+
+# --- through the simulator's solver API ------------------------------------------------------
+
+
+@pytest.fixture
+def solver_env(simulator, monkeypatch, redis, settings):
+    for name, value in {
+        "CAPTCHA_SOLVER": "twocaptcha",
+        "CAPTCHA_API_URL": simulator.solver_url,
+        "CAPTCHA_API_KEY": "test-key",
+        "CAPTCHA_POLL_INTERVAL": "0.05",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings.CAPTCHA_POOL_SIZE_MAX = 5
+    settings.CAPTCHA_SOLVER_CONCURRENCY = 3
+    captcha_pool.token_pool().remember_target(SITE_KEY, simulator.url)
+    return simulator
+
+
+def queued_solves(redis) -> int:
+    return redis.llen("captcha")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_top_up_orders_what_the_backlog_needs_and_no_more(solver_env, redis, user):
+    assert captcha_pool.top_up().reason == ""  # nothing pending: nothing ordered
+    assert queued_solves(redis) == 0
+    for i in range(2):
+        Referral.objects.create(cedula=str(1_800_000_000 + i), referred_by=user)
+    plan = captcha_pool.top_up()
+    assert (plan.backlog, plan.order, queued_solves(redis)) == (2, 2, 2)
+    assert captcha_pool.top_up().order == 0  # both already on their way
+    for i in range(2, 12):
+        Referral.objects.create(cedula=str(1_800_000_000 + i), referred_by=user)
+    plan = captcha_pool.top_up()
+    assert (plan.solving, plan.order) == (2, 1)  # at most 3 at once
+    assert queued_solves(redis) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_solve_puts_a_token_the_site_accepts_in_the_pool(solver_env):
+    assert captcha_pool.solve_for_pool("s1") == "solved"
+    pool = captcha_pool.token_pool()
+    assert pool.ready() == 1
+    hour = pool.hourly_spend(hours=1)[0]
+    assert hour.solved_ahead == 1 and hour.cost_usd == pytest.approx(0.00299)
+    assert solver_env.control.state()["counters"]["solver_solved"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_solver_down_pauses_ordering_and_pages_once(solver_env, redis, user):
+    solver_env.control.set_fault("solver_down", error="ERROR_ZERO_BALANCE")
+    Referral.objects.create(cedula="1800000100", referred_by=user)
+    assert captcha_pool.solve_for_pool("s1") == "solver unavailable"
+    assert captcha_pool.solve_for_pool("s2") == "solver unavailable"
+    assert Alert.objects.filter(key="scraping-CaptchaSolverUnavailable").count() == 1
+    assert captcha_pool.top_up().reason.startswith("solver unavailable")
+    assert captcha_pool.token_pool().hourly_spend(hours=1)[0].solve_failures == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_spend_check_alerts_on_waste_and_on_low_balance(solver_env, settings):
+    pool = captcha_pool.token_pool()
+    for i in range(9):
+        pool.add(SITE_KEY, solved(1, name=f"used{i}"))
+        pool.take(SITE_KEY, solver_env.url)
+    for i in range(3):
+        pool.add(SITE_KEY, solved(200, name=f"old{i}"))
+    pool.drop_expired()
+    settings.CAPTCHA_LOW_BALANCE_USD = 1.0
+    solver_env.control.update_settings(solver_balance=0.5)
+    result = captcha_pool.check_spend()
+    assert (result["used"], result["wasted"], result["balance"]) == (9, 3, 0.5)
+    keys = set(Alert.objects.values_list("key", flat=True))
+    assert "captcha-low-balance" in keys
+    assert any(key.startswith("captcha-waste:") for key in keys)
+
+
+def test_pool_is_off_without_a_solving_service(monkeypatch, settings):
+    monkeypatch.setenv("CAPTCHA_SOLVER", "checkbox")
+    assert not captcha_pool.enabled()
+    monkeypatch.setenv("CAPTCHA_SOLVER", "twocaptcha")
+    settings.CAPTCHA_POOL_SIZE_MAX = 0
+    assert not captcha_pool.enabled()
+
+
+def test_ops_dashboard_shows_the_pool_and_its_spend(client, staff_user, redis):
+    pool = captcha_pool.token_pool()
+    pool.add(SITE_KEY, SolvedToken("x", cost=0.003))
+    pool.remember_target(SITE_KEY, "https://census/")
+    client.force_login(staff_user)
+    page = client.get("/ops/").content.decode()
+    assert 'data-testid="captcha-pool"' in page and "1 tokens listos" in page
+    assert "0,0030" in page  # es-co formats decimals with a comma
+
+
+# --- through real workers, beat, Chromium and the simulator ----------------------------------
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_lookups_take_pool_tokens_and_none_is_ever_rejected(
+    start_worker, pipeline_env, simulator, user
+):
+    """Solves take 3 s here; the pool keeps tokens ready so lookups do not wait for them."""
+    simulator.control.update_settings(solve_delay=3.0)
+    env = pipeline_env(
+        SCRAPING_RATE_LIMIT="30/m",
+        CAPTCHA_POOL_SIZE_MAX=6,
+        CAPTCHA_SOLVER_CONCURRENCY=4,
+        CAPTCHA_POOL_TOP_UP_EVERY="1s",
+    )
+    start_worker(queues="scraping", env=env, name="pool-scraping")
+    start_worker(queues="captcha", pool="threads", concurrency=4, env=env, name="pool-captcha")
+    start_worker(queues="default", env=env, name="pool-default")
+    beat = BeatProcess(env=env, name="pool")
+    try:
+        referrals = [
+            Referral.objects.create(cedula=str(1_810_000_000 + i), referred_by=user)
+            for i in range(12)
+        ]
+        from referrals.tasks import verify_referral
+
+        for referral in referrals:
+            verify_referral.delay(referral.pk)
+        wait_for(
+            lambda: not Referral.objects.filter(status__in=Status.in_flight()).exists(),
+            timeout=150,
+            interval=1,
+            message="every referral final",
+        )
+    finally:
+        beat.stop()
+    assert set(Referral.objects.values_list("status", flat=True)) <= {
+        Status.VERIFIED,
+        Status.NOT_FOUND,
+    }
+    counters = simulator.control.state()["counters"]
+    assert counters.get("token_rejections", 0) == 0  # no expired or reused token was sent
+    spend = captcha_pool.token_pool().hourly_spend(hours=1)[0]
+    # The first lookup teaches the pool the site key and solves inline; later ones find tokens.
+    assert spend.used >= 8, spend
+    assert spend.solved_inline <= 4, spend
+    assert spend.wasted == 0, spend
+    print(f"\npool: {spend}")
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_solver_down_with_an_empty_pool_fails_referrals_clearly_and_pages_once(
+    start_worker, pipeline_env, simulator, webhook, user
+):
+    simulator.control.set_fault("solver_down", error="ERROR_ZERO_BALANCE")
+    env = pipeline_env(ALERT_URLS=webhook.apprise_url, CAPTCHA_POOL_TOP_UP_EVERY="1s")
+    start_worker(queues="scraping", env=env, name="down-scraping")
+    start_worker(queues="default,captcha", env=env, name="down-default")
+    from referrals.tasks import verify_referral
+
+    for i in range(3):
+        verify_referral.delay(
+            Referral.objects.create(cedula=str(1_820_000_000 + i), referred_by=user).pk
+        )
+    wait_for(
+        lambda: not Referral.objects.filter(status__in=Status.in_flight()).exists(),
+        timeout=90,
+        message="every referral final",
+    )
+    assert set(Referral.objects.values_list("status", flat=True)) == {Status.FAILED}
+    assert all("captcha" in r.last_error for r in Referral.objects.all())
+    wait_for(lambda: len(webhook.received) >= 1, timeout=20, message="the alert")
+    time.sleep(2)
+    assert len(webhook.received) == 1
+    assert CaptchaSolverUnavailable.__name__ in webhook.received[0]["title"]

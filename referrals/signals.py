@@ -42,13 +42,11 @@ def configure_census_client(**kwargs):
     from . import captcha_pool
     from .verification import pace_submission
 
-    if not captcha_pool.enabled():
-        configure_default_client(pacer=pace_submission)
-        return
-    # Pre-solved tokens first; an inline solve (pool empty) is counted as spend all the same.
+    # Inline solves (pool off, or empty) are counted as spend; pre-solved tokens come first.
     pool = captcha_pool.token_pool()
     solver = pool.metered(make_solver(captcha_pool.scraping_config()))
-    configure_default_client(pacer=pace_submission, token_source=pool.take, solver=solver)
+    token_source = pool.take if captcha_pool.enabled() else None
+    configure_default_client(pacer=pace_submission, token_source=token_source, solver=solver)
 
 
 @worker_process_shutdown.connect

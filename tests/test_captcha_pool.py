@@ -233,6 +233,7 @@ def test_ops_dashboard_shows_the_pool_and_its_spend(client, staff_user, redis):
 # --- through real workers, beat, Chromium and the simulator ----------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_lookups_take_pool_tokens_and_none_is_ever_rejected(

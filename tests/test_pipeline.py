@@ -177,6 +177,7 @@ def test_the_same_referral_sent_twice_at_once_is_scraped_once(
     assert referral.attempts == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_global_rate_holds_across_workers(
     workers, start_worker, pipeline_env, simulator, django_user_model

@@ -107,6 +107,7 @@ def test_add_a_cedula_and_watch_it_verify_without_reloading(page, start_worker, 
     )
 
 
+@pytest.mark.slow
 def test_import_20_watch_the_progress_and_export(page, start_worker, pipeline_env):
     # Two pool processes (each with its own Chromium), as a busier worker would run: halves
     # the wait for 20 lookups.

@@ -148,7 +148,7 @@ def test_dashboard_figures_match_the_database(client, staff_user, user, redis):
     figures = monitoring.dashboard_figures()
     assert figures["total"] == 7 and figures["verified"] == 3 and figures["in_flight"] == 2
     assert (figures["failed_last_hour"], figures["finished_last_hour"]) == (2, 4)
-    assert figures["queues"] == {"scraping": 2, "default": 0}
+    assert figures["queues"] == {"scraping": 2, "default": 0, "captcha": 0}
     assert 4 < figures["heartbeat_age"] < 30
     assert sum(h["attempts"] for h in figures["hours"]) == 4
 

@@ -63,3 +63,17 @@ def test_concurrent_writers_never_see_database_is_locked(django_user_model):
     assert created > 50  # they really did contend
     assert Referral.objects.count() == created
     assert Referral.objects.filter(status="verified").count() == created
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite-specific")
+def test_connections_are_wal_immediate_with_a_busy_timeout(settings):
+    # The pitfall's fix itself, not only its effect: WAL lets readers go on during a write,
+    # IMMEDIATE takes the write lock up front, and a writer waits for it instead of failing.
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] >= 5000  # ms; SQLITE_BUSY_TIMEOUT, 20 s by default
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 1  # NORMAL: safe with WAL, and no fsync per commit
+    assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"

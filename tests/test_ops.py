@@ -76,6 +76,29 @@ def test_sweep_requeues_lost_work_then_flags_once_in_one_digest(user, redis, set
     assert Alert.objects.filter(key__startswith="stale-digest").count() == 1
 
 
+def test_queued_work_that_no_worker_takes_alerts_once_that_the_queue_is_stalled(user, redis):
+    # No scraping worker is running (never started, or died silently): the message waits.
+    from referrals.services import publish_verification
+
+    referral = Referral.objects.create(cedula="1020304050", referred_by=user)
+    publish_verification(referral.pk)
+    make_stale(referral)
+    report = sweep.sweep_stale_referrals()
+    assert report.waiting == 1 and report.requeued == [] and report.flagged == []
+    assert queued_ids(redis) == [referral.pk]  # a backlog: not published twice
+    assert list(Alert.objects.values_list("key", flat=True)) == ["queue-stalled"]
+    assert "workers" in Alert.objects.get().body
+    sweep.sweep_stale_referrals()
+    assert Alert.objects.count() == 1  # one page per incident
+
+    # A backlog that moves (a lookup started within STALE_AFTER) is not an incident.
+    redis.delete("alerts:dedup:queue-stalled")
+    Alert.objects.all().delete()
+    ScrapeAttempt.objects.create(referral=referral)
+    sweep.sweep_stale_referrals()
+    assert not Alert.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_sweep_recovers_a_referral_whose_message_was_deleted(

@@ -2,13 +2,14 @@
 
 import base64
 import json
+import time
 
 import pytest
 from django.db import transaction
 from django.urls import reverse
 
 from referrals import services
-from referrals.models import Referral
+from referrals.models import Referral, Status
 
 
 def test_create_view_enqueues_exactly_one_task_after_commit(
@@ -79,3 +80,39 @@ def test_broker_outage_keeps_the_referral_pending(user, django_capture_on_commit
         referral = services.create_referral(user=user, cedula="52123457")
     referral.refresh_from_db()
     assert referral.status == "pending"  # the stale sweep publishes it again later
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_request_only_publishes_it_never_looks_up(client, redis, mocker):
+    # A lookup takes 5-45 s (page, captcha, polite gap): it belongs to the worker, never to the
+    # request. Nothing on the request's path may reach the census client or the run.
+    lookup = mocker.patch("scraping.client.lookup_cedula", side_effect=AssertionError("lookup"))
+    run = mocker.patch("referrals.verification.verify_referral", side_effect=AssertionError("run"))
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("dani", password="clave-segura-123"))
+    client.get(reverse("referrals:create"))  # warm up: templates, URL resolver
+    started = time.monotonic()
+    response = client.post(reverse("referrals:create"), {"cedula": "1.020.304.050"})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 302
+    assert lookup.call_count == 0 and run.call_count == 0
+    referral = Referral.objects.get()
+    assert referral.status == Status.PENDING
+    assert _queued_referral_ids(redis) == [referral.pk]
+    assert elapsed < 2.0, elapsed  # a save and a publish; milliseconds on an idle machine
+
+
+def test_saving_a_referral_outside_the_service_publishes_nothing(
+    user, redis, django_capture_on_commit_callbacks
+):
+    # Publishing is an explicit call in services.create_referral, not a post_save receiver:
+    # there is no signal for a test to forget to disconnect, and rows that tests (or a data
+    # migration, or the shell) create with the ORM queue no surprise work.
+    from django.db.models.signals import post_save
+
+    assert not post_save.has_listeners(Referral)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        Referral.objects.create(cedula="52123458", referred_by=user)
+    assert callbacks == []
+    assert _queued_referral_ids(redis) == []

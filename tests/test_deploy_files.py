@@ -38,3 +38,14 @@ def test_procfile_runs_the_same_processes():
     } <= set(procs)
     assert "-Q captcha -P threads" in procs["worker-captcha"]
     assert "-Q scraping -c 1" in procs["worker-scraping"]
+
+
+def test_workers_and_beat_are_supervised():
+    # A worker that exits is started again; a hung one fails its ping and shows unhealthy
+    # (Docker does not restart unhealthy containers: the stale sweep's queue-stalled alert
+    # catches a scraping worker that stopped taking work).
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("worker-scraping", "worker-default", "worker-captcha", "beat"):
+        assert services[name]["restart"] == "unless-stopped", name
+    for name in ("worker-scraping", "worker-default"):
+        assert "inspect ping" in " ".join(services[name]["healthcheck"]["test"]), name

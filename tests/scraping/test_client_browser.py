@@ -230,6 +230,19 @@ def test_relaunch_on_rss_limit(make_client, simulator):
     assert client.counters()["browser_launches"] == 2
 
 
+def test_no_context_outlives_a_lookup_that_failed(census_client, simulator):
+    # Contexts hold the pages' requests and responses: one left open per failed lookup would
+    # grow the browser for the whole life of the worker.
+    assert census_client.lookup(KNOWN_CEDULAS["found"]).is_found
+    assert census_client.open_contexts() == 0
+    for fault, error in (("http_503", NetworkError), ("bot_block", BotDetectedError)):
+        simulator.control.set_fault(fault)
+        with pytest.raises(error):
+            census_client.lookup(KNOWN_CEDULAS["found"])
+        assert census_client.open_contexts() == 0, fault
+        simulator.control.clear_faults()
+
+
 def test_client_is_bound_to_its_thread(census_client, simulator):
     census_client.lookup(KNOWN_CEDULAS["found"])
     errors = []

@@ -126,6 +126,28 @@ def test_retries_exhausted_end_failed_with_one_alert(portal, start_worker, pipel
     assert list(Alert.objects.values_list("key", flat=True)) == ["retries-exhausted"]
 
 
+def test_an_unexpected_error_fails_the_referral_and_pages_on_call(
+    start_worker, pipeline_env, simulator, webhook, django_user_model
+):
+    # A bug, not trouble at the site: a cédula that slipped past the form (saved with the ORM)
+    # makes the client raise ValueError. Nothing retries it; Celery's task_failure signal runs
+    # fail_referral, so the referral does not sit in `verifying` and on-call hears of it.
+    user = django_user_model.objects.create_user("fede")
+    referral = Referral.objects.create(cedula="12-ab", referred_by=user)
+    start_worker(env=pipeline_env(ALERT_URLS=webhook.apprise_url))  # scraping + default queues
+    verify_referral.delay(referral.pk)
+    wait_for(lambda: Referral.objects.get(pk=referral.pk).status == Status.FAILED, timeout=60)
+    referral.refresh_from_db()
+    assert "inesperado" in referral.last_error and referral.attempts == 1
+    attempt = ScrapeAttempt.objects.get(referral=referral)
+    assert (attempt.outcome, attempt.error_class) == ("failed", "ValueError")
+    wait_for(lambda: webhook.received, timeout=30, message="the alert to reach the webhook")
+    [payload] = webhook.received
+    assert "Fallo inesperado" in payload["title"] and "ValueError" in payload["message"]
+    assert list(Alert.objects.values_list("key", flat=True)) == ["task-failed-ValueError"]
+    assert consultas(simulator) == []
+
+
 def test_bot_block_opens_the_circuit_and_the_site_is_left_alone(
     portal, start_worker, pipeline_env, simulator
 ):

@@ -8,13 +8,14 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run demo test lint format deps browser check-redis migrate messages clean help
+.PHONY: run demo test bench lint format deps browser check-redis migrate messages clean help
 
 help:
 	@echo "make run    - the whole stack: web, scraping + default workers, beat, Flower (SQLite, Redis on localhost)"
 	@echo "make demo   - the same stack pointed at the local Registraduria simulator"
 	@echo "make test   - the test suite (needs Redis; PostgreSQL with DATABASE_URL=postgres://...)"
 	@echo "make lint   - ruff check + format check"
+	@echo "make bench  - the benchmarks (dispatch, scraper, politeness; ~10 min, Redis db 9)"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -32,18 +33,21 @@ browser:
 check-redis: deps
 	@$(PY) -m project.preflight
 
+# The local stack runs with DEBUG on unless told otherwise (DEBUG=0 needs a SECRET_KEY), its
+# output unbuffered: honcho reads it through a pipe, and "serving on :8000" must show at once.
+LOCAL_ENV := DEBUG=$${DEBUG:-1} PYTHONUNBUFFERED=1
+
 migrate: deps
-	$(PY) manage.py migrate --noinput
+	$(LOCAL_ENV) $(PY) manage.py migrate --noinput
 
 STACK := web worker-scraping worker-default worker-captcha beat flower
 
-# The local stack runs with DEBUG on unless told otherwise (DEBUG=0 needs a SECRET_KEY).
 run: deps browser check-redis migrate
-	DEBUG=$${DEBUG:-1} $(VENV)/bin/honcho -f Procfile start $(STACK)
+	$(LOCAL_ENV) $(VENV)/bin/honcho -f Procfile start $(STACK)
 
 # The same stack, verifying against the local simulator of the Registraduria (port 8001).
 demo: deps browser check-redis migrate
-	DEBUG=$${DEBUG:-1} \
+	$(LOCAL_ENV) \
 	REGISTRADURIA_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8001}/ \
 	CAPTCHA_SOLVER=twocaptcha \
 	CAPTCHA_API_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8001}/solver \
@@ -52,6 +56,12 @@ demo: deps browser check-redis migrate
 
 test: deps browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Benchmarks (README.md, "Benchmarks"): their own Redis db 9 and a SQLite file under
+# /tmp, never the development ones; tables on stdout, JSON in benchmarks/results/.
+bench: deps browser
+	$(UV) sync --frozen --all-extras --group dev --group bench
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check .

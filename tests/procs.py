@@ -23,6 +23,15 @@ def test_database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now, for a server the test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def child_env(**overrides) -> dict:
     env = dict(os.environ)
     env["DATABASE_URL"] = test_database_url()

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import redis as redis_lib
 
-from tests.procs import ROOT, wait_for
+from tests.procs import ROOT, free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
@@ -25,14 +25,6 @@ READY_LINES = (
     "census simulator on",
 )
 WORKERS = ("scraping", "default", "captcha")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def manage(env, code: str) -> str:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from referrals import alerts, monitoring, sweep
 from referrals.models import Alert, Referral, ScrapeAttempt, Status
 from scraping.simulator import KNOWN_CEDULAS
-from tests.procs import ROOT, child_env, wait_for
+from tests.procs import ROOT, child_env, free_port, wait_for
 
 
 def make_stale(referral, minutes=45, **fields):
@@ -207,11 +207,7 @@ def test_flower_refuses_to_start_without_auth_outside_debug():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_flower_requires_credentials_and_shows_the_scraping_worker(start_worker, pipeline_env):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     worker = start_worker(queues="scraping", env=pipeline_env())
     env = child_env(FLOWER_BASIC_AUTH="ops:s3cret-test")
     log = open(ROOT / "test-artifacts" / "flower.log", "wb")  # noqa: SIM115

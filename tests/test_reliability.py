@@ -16,7 +16,7 @@ import redis as redis_lib
 
 from referrals.models import Alert, Referral, ScrapeAttempt, Status
 from referrals.tasks import verify_referral
-from tests.procs import ROOT, BeatProcess, WorkerProcess, wait_for
+from tests.procs import ROOT, BeatProcess, WorkerProcess, free_port, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -88,11 +88,7 @@ def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, 
 @pytest.fixture
 def private_redis():
     """A Redis of our own on another port, without persistence, that the test can restart."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [
         "redis-server",
         "--port",

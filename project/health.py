@@ -40,3 +40,20 @@ def readyz(request):
     return JsonResponse(
         {"status": "ok" if ready else "error", "checks": checks}, status=200 if ready else 503
     )
+
+
+@never_cache
+@require_GET
+def pipeline(request):
+    """For an outside monitor: beat alive and a worker on every queue. 503 when not. Not for
+    the load balancer or compose (a stopped worker is no reason to restart the web)."""
+    from referrals.monitoring import pipeline_health
+
+    try:
+        checks = pipeline_health()
+    except Exception as exc:  # Redis down: the broker cannot be asked
+        checks = {"broker": f"error: {type(exc).__name__}"}
+    ok = all(v == "ok" for v in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503
+    )

@@ -71,6 +71,28 @@ def last_heartbeat() -> float | None:
     return float(value) if value is not None else None
 
 
+def pipeline_health(ping_timeout: float = 1.0) -> dict[str, str]:
+    """What an outside monitor needs to know that the pipeline would page nobody if it stopped:
+    beat (and the default worker that runs its heartbeat) alive, and a worker on every queue.
+    Every check here runs *from* beat; only something outside can tell that beat is gone."""
+    from project.celery import app
+
+    checks = {}
+    heartbeat = last_heartbeat()
+    limit = max(3 * settings.BEAT_HEARTBEAT_EVERY, 90)
+    if heartbeat is None:
+        checks["beat"] = "error: no heartbeat yet"
+    elif (age := time.time() - heartbeat) > limit:
+        checks["beat"] = f"error: last heartbeat {age:.0f} s ago"
+    else:
+        checks["beat"] = "ok"
+    replies = app.control.inspect(timeout=ping_timeout).active_queues() or {}
+    consumed = {queue["name"] for queues in replies.values() for queue in queues}
+    for queue in broker.QUEUES:
+        checks[f"queue {queue}"] = "ok" if queue in consumed else "error: no worker consumes it"
+    return checks
+
+
 def dashboard_figures() -> dict:
     now = timezone.now()
     by_status = dict(

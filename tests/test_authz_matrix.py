@@ -112,6 +112,8 @@ TABLE: dict[str, Route] = {
     "": Route("/", everyone(Redirect("/referidos/"))),
     "healthz": Route("/healthz", everyone(200)),
     "readyz": Route("/readyz", everyone(200)),
+    # No beat and no worker run here: the pipeline check says so to everyone, logged in or not.
+    "healthz/pipeline": Route("/healthz/pipeline", everyone(503)),
     "cuenta/registro/": Route(
         "/cuenta/registro/",
         # A logged-in visitor is sent to the list instead of a second account.

@@ -1,3 +1,8 @@
+import time
+
+import pytest
+
+
 def test_healthz_needs_no_login(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
@@ -17,3 +22,28 @@ def test_readyz_reports_redis_down(client, db, settings):
     assert body["status"] == "error"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("error")
+
+
+def test_pipeline_health_says_what_is_missing(client, redis):
+    response = client.get("/healthz/pipeline")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["beat"] == "error: no heartbeat yet"
+    assert checks["queue scraping"] == "error: no worker consumes it"
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_pipeline_health_is_ok_with_beat_and_a_worker_on_every_queue(
+    client, start_worker, pipeline_env, redis
+):
+    from referrals import monitoring
+
+    start_worker(queues="scraping,default,captcha", env=pipeline_env())
+    monitoring.record_heartbeat(time.time() - 200)  # beat stopped a while ago
+    body = client.get("/healthz/pipeline").json()
+    assert body["checks"]["beat"].startswith("error: last heartbeat 200 s ago")
+    monitoring.record_heartbeat(time.time())
+    response = client.get("/healthz/pipeline")
+    assert response.status_code == 200, response.json()
+    assert set(response.json()["checks"].values()) == {"ok"}

@@ -88,7 +88,10 @@ def pipeline_health(ping_timeout: float = 1.0) -> dict[str, str]:
         checks["beat"] = "ok"
     replies = app.control.inspect(timeout=ping_timeout).active_queues() or {}
     consumed = {queue["name"] for queues in replies.values() for queue in queues}
-    for queue in broker.QUEUES:
+    from .captcha_pool import enabled as captcha_pool_enabled
+
+    needed = [q for q in broker.QUEUES if q != "captcha" or captcha_pool_enabled()]
+    for queue in needed:
         checks[f"queue {queue}"] = "ok" if queue in consumed else "error: no worker consumes it"
     return checks
 

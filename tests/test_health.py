@@ -47,3 +47,9 @@ def test_pipeline_health_is_ok_with_beat_and_a_worker_on_every_queue(
     response = client.get("/healthz/pipeline")
     assert response.status_code == 200, response.json()
     assert set(response.json()["checks"].values()) == {"ok"}
+
+
+def test_pipeline_health_needs_no_captcha_worker_with_the_pool_off(client, redis, settings):
+    settings.CAPTCHA_POOL_SIZE_MAX = 0
+    checks = client.get("/healthz/pipeline").json()["checks"]
+    assert "queue captcha" not in checks and "queue scraping" in checks

@@ -5,6 +5,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import httpx
@@ -130,6 +131,31 @@ def test_alerts_reach_a_webhook_once_per_incident(redis, start_worker, webhook):
     assert {p["message"] for p in webhook.received} == {"something broke", "something else"}
     wait_for(lambda: Alert.objects.filter(delivered_at__isnull=False).count() == 2, timeout=10)
     assert not Alert.objects.exclude(delivery_error="").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_stuck_referrals_reach_on_call_as_one_digest_at_a_webhook(
+    user, redis, settings, start_worker, webhook
+):
+    settings.STALE_MAX_REQUEUES = 0  # no re-queue left: stuck ones are flagged at once
+    start_worker(queues="default", env=child_env(ALERT_URLS=webhook.apprise_url))
+    stuck = [
+        Referral.objects.create(cedula=str(1_900_000_000 + i), referred_by=user) for i in range(3)
+    ]
+    for referral in stuck:
+        make_stale(referral, minutes=50, created_at=timezone.now() - timedelta(minutes=50))
+    assert len(sweep.sweep_stale_referrals().flagged) == 3
+    sweep.sweep_stale_referrals()  # nothing new: no second page
+    wait_for(lambda: len(webhook.received) >= 1, timeout=30, message="the digest")
+    time.sleep(1)
+    assert len(webhook.received) == 1
+    digest = webhook.received[0]
+    artifact = ROOT / "test-artifacts" / "stale-digest-alert.json"
+    artifact.write_text(json.dumps(digest, ensure_ascii=False, indent=2))
+    assert "3" in digest["title"] and all(str(r.pk) in digest["message"] for r in stuck)
+    assert "Oldest: 50 min" in digest["message"]
+    assert "/admin/referrals/referral/?stale_flagged_at__isnull=False" in digest["message"]
 
 
 def seed_attempts(referral, outcomes):

@@ -15,7 +15,7 @@ help:
 	@echo "make demo   - the same stack pointed at the local Registraduria simulator"
 	@echo "make test   - the test suite (needs Redis; PostgreSQL with DATABASE_URL=postgres://...)"
 	@echo "make lint   - ruff check + format check"
-	@echo "make bench  - the benchmarks (dispatch, scraper, politeness; ~10 min, Redis db 9)"
+	@echo "make bench  - the benchmarks: dispatch, scraper, politeness, portal (~10 min, Redis db 9; README)"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -59,6 +59,7 @@ test: deps browser
 
 # Benchmarks (README.md, "Benchmarks"): their own Redis db 9 and a SQLite file under
 # /tmp, never the development ones; tables on stdout, JSON in benchmarks/results/.
+# BENCH_ARGS picks some and sizes them: make bench BENCH_ARGS="scraper portal --quick".
 bench: deps browser
 	$(UV) sync --frozen --all-extras --group dev --group bench
 	$(PY) -m benchmarks $(BENCH_ARGS)

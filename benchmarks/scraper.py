@@ -1,0 +1,270 @@
+"""Scraper: one lookup with the project's client vs launching a browser per lookup.
+
+The project's `CensusClient` keeps one Chromium and opens a fresh context per lookup; the naive
+pattern builds a `CensusClient` per lookup and closes it after (Playwright driver and browser
+launched every time). Both run against the local simulator with human pauses off (captcha
+through its 2captcha-compatible API, no solve delay, polled every 50 ms), one after the other.
+
+Memory is taken at lookups 50, 200 and 500 over the process tree that does the lookups: this
+Python process (Django loaded, as in a worker), the Playwright driver and every Chromium process
+(the simulator, also a child, left out). RSS is summed as `ps` shows it; PSS divides shared
+pages among the processes sharing them, so it is what the tree really costs the machine. The
+periodic relaunch (SCRAPING_RELAUNCH_EVERY, 200 in production) is off here so the growth
+measured is the client's own, not hidden by a relaunch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+
+from benchmarks.common import mib, ms, pct, print_table, row, wait_until
+from benchmarks.cost import TreeSampler, pss_by_kind, tree, tree_pss, tree_rss
+
+REUSED = int(os.environ.get("BENCH_SCRAPER_LOOKUPS", "500"))
+NAIVE = int(os.environ.get("BENCH_SCRAPER_NAIVE", "100"))
+MEMORY_AT = (50, 200, 500)
+
+
+def cedula(i: int) -> str:
+    return str(1_100_000_000 + i * 7919)  # the simulator answers every number (85 % found)
+
+
+def timed_lookup(client, number: str, errors: Counter) -> float:
+    from scraping.errors import ScrapingError
+
+    t0 = time.perf_counter()
+    try:
+        client.lookup(number)
+    except ScrapingError as exc:
+        errors[type(exc).__name__] += 1
+    return time.perf_counter() - t0
+
+
+def renderers(exclude: tuple[int, ...]) -> int:
+    count = 0
+    for proc in tree(os.getpid(), exclude):
+        with contextlib.suppress(psutil.Error):
+            count += any(a == "--type=renderer" for a in proc.cmdline())
+    return count
+
+
+def memory_point(client, lookup: int, exclude: tuple[int, ...]) -> dict:
+    """Memory between two lookups, once the closed context's renderer processes are gone:
+    while they wind down, a point in time would count them or not, by chance."""
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: renderers(exclude) == 0, timeout=5, what="renderers to exit")
+    return {
+        "lookup": lookup,
+        "tree_rss_bytes": tree_rss(os.getpid(), exclude),
+        "tree_pss_bytes": tree_pss(os.getpid(), exclude),
+        "pss_by_kind_bytes": pss_by_kind(os.getpid(), exclude),
+        "browser_rss_bytes": client.browser_rss_bytes(),
+        "open_contexts": client.open_contexts(),
+    }
+
+
+# A lookup's steps (LookupFlow's public methods, and the solver), for the profile.
+STEPS = {
+    "open_form": "page load through the F5-like gate, to the form",
+    "wait_for_elections": "elections list (the page's XHR)",
+    "type_cedula": "fill the cédula",
+    "captcha_widget": "find the reCAPTCHA widget",
+    "solve": "captcha token from the solver API",
+    "inject_token": "inject the token",
+    "submit": "consulta: submit → answer parsed",
+}
+
+
+@contextlib.contextmanager
+def step_timer(client):
+    """Time each step of every lookup `client` makes; yields {step: [seconds, ...]}."""
+    from scraping.flow import LookupFlow
+
+    spent: dict[str, list[float]] = defaultdict(list)
+
+    def timed(name, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name].append(time.perf_counter() - t0)
+
+        return wrapper
+
+    flow_steps = [name for name in STEPS if hasattr(LookupFlow, name)]
+    originals = {name: getattr(LookupFlow, name) for name in flow_steps}
+    solve = client.solver.solve
+    for name, fn in originals.items():
+        setattr(LookupFlow, name, timed(name, fn))
+    client.solver.solve = timed("solve", solve)
+    try:
+        yield spent
+    finally:
+        for name, fn in originals.items():
+            setattr(LookupFlow, name, fn)
+        client.solver.solve = solve
+
+
+@contextlib.contextmanager
+def cpu_meter(exclude: tuple[int, ...]):
+    """CPU seconds of the block: this thread's (the Python side of each lookup) plus every
+    descendant process's (driver, browsers), sampled; filled in when the block ends."""
+    spent: dict[str, float] = {}
+    thread_start = time.thread_time()
+    with TreeSampler([os.getpid()], exclude=exclude, include_root=False) as children:
+        yield spent
+    spent["python"] = time.thread_time() - thread_start
+    spent["children"] = children.cpu_seconds
+    spent["total"] = spent["python"] + spent["children"]
+
+
+def measure(simulator, reused_n: int, naive_n: int, memory_at: tuple[int, ...]) -> dict:
+    from scraping.client import CensusClient
+    from scraping.config import ScrapingConfig
+
+    config = dataclasses.replace(ScrapingConfig.from_env(), relaunch_every=0)
+    exclude = (simulator.proc.pid,)
+    errors: Counter = Counter()
+
+    reused, memory, steps = [], [], []
+    with cpu_meter(exclude) as cpu_reused:
+        client = CensusClient(config)
+        try:
+            with step_timer(client) as spent:
+                for i in range(reused_n):
+                    reused.append(timed_lookup(client, cedula(i), errors))
+                    steps.append({name: sum(spent.pop(name, ())) for name in STEPS})
+                    if i + 1 in memory_at:
+                        memory.append(memory_point(client, i + 1, exclude))
+            counters = client.counters()
+        finally:
+            client.close()
+
+    naive = []
+    with cpu_meter(exclude) as cpu_naive:
+        for i in range(naive_n):
+            with CensusClient(config) as fresh:
+                naive.append(timed_lookup(fresh, cedula(100_000 + i), errors))
+    return {
+        "cpu_s": {"reused": cpu_reused["total"], "naive": cpu_naive["total"]},
+        "cpu_split_s": {"reused": cpu_reused, "naive": cpu_naive},
+        "reused_s": reused,
+        "reused_steps_s": steps,
+        "naive_s": naive,
+        "memory": memory,
+        "errors": dict(errors),
+        "client_counters": counters,
+    }
+
+
+def run(simulator, quick: bool = False) -> dict:
+    reused_n, naive_n, memory_at = (60, 10, (10, 30, 60)) if quick else (REUSED, NAIVE, MEMORY_AT)
+    simulator.control.reset()
+    # Playwright's sync API keeps an asyncio loop on its thread: keep it off the main thread,
+    # where Django's ORM refuses to run next to a running loop.
+    with ThreadPoolExecutor(1, thread_name_prefix="bench-browser") as pool:
+        data = pool.submit(measure, simulator, reused_n, naive_n, memory_at).result()
+    return report(data)
+
+
+def report(data: dict) -> dict:
+    # The first reused lookup launches the driver and the browser: left out of the reused
+    # figures (it is one of a worker's thousands), reported on its own row.
+    first, reused, naive = data["reused_s"][0], data["reused_s"][1:], data["naive_s"]
+    r50, n50 = pct(reused, 50), pct(naive, 50)
+    speedup = n50 / r50
+    rows = [
+        row("lookup, reused browser (project)", ms(r50), ms(pct(reused, 95)), len(reused)),
+        row("  the first one (driver + browser launch)", ms(first), "", 1),
+        row("lookup, browser per lookup (naive)", ms(n50), ms(pct(naive, 95)), len(naive)),
+        row("  launch cost, naive p50 − reused p50", ms(n50 - r50)),
+        row("p50 speed-up, naive ÷ reused", f"{speedup:.1f}×", "", "", "≥ 3×", speedup >= 3),
+    ]
+    cpu = {k: v / len(data[f"{k}_s"]) for k, v in data["cpu_s"].items()}
+    rows.append(
+        row(
+            "CPU per lookup, reused | naive (all processes)",
+            f"{cpu['reused']:.2f} s",
+            f"{cpu['naive']:.2f} s",
+            "",
+            f"naive ÷ reused {cpu['naive'] / cpu['reused']:.1f}×",
+        )
+    )
+    errors = sum(data["errors"].values())
+    rows.append(row("failed lookups", errors, "", len(reused) + len(naive) + 1, "0", errors == 0))
+    memory_rows, growth = memory_report(data["memory"])
+    data["speedup_p50"] = speedup
+    data["memory_growth"] = growth
+    data["table"] = print_table("Scraper: reused browser vs launch per lookup", rows, "p95")
+    data["table"] += "\n" + print_table(
+        "Scraper: memory of the lookup process tree (Python + driver + Chromium)",
+        memory_rows,
+        columns={"p50": "RSS (sum)", "tail": "PSS", "n": "open contexts"},
+    )
+    profile_rows = step_report(data["reused_s"][1:], data["reused_steps_s"][1:])
+    data["table"] += "\n" + print_table(
+        "Scraper: where a reused-browser lookup's time goes",
+        profile_rows,
+        columns={"p50": "p50", "tail": "share of p50 total"},
+    )
+    data["rows"] = rows + memory_rows + profile_rows
+    return data
+
+
+def step_report(totals: list[float], steps: list[dict]) -> list[dict]:
+    """Median of each step, and the rest (new context and page, closing it) per lookup."""
+    rest = [total - sum(s.values()) for total, s in zip(totals, steps, strict=True)]
+    columns = {name: [s[name] for s in steps] for name in STEPS}
+    columns["rest"] = rest
+    total50 = pct(totals, 50)
+    labels = STEPS | {"rest": "new context + page, and closing it"}
+    return [
+        row(labels[name], ms(pct(values, 50)), f"{pct(values, 50) / total50:.0%}", len(values))
+        for name, values in columns.items()
+    ]
+
+
+def memory_report(points: list[dict]) -> tuple[list[dict], dict]:
+    rows = [
+        row(
+            f"after lookup {p['lookup']}",
+            mib(p["tree_rss_bytes"]),
+            mib(p["tree_pss_bytes"]),
+            p["open_contexts"],
+        )
+        for p in points
+    ]
+    if len(points) < 2:
+        return rows, {}
+    first, last = points[0], points[-1]
+    span = f"{first['lookup']}→{last['lookup']}"
+    growth = {
+        kind: last[f"tree_{kind}_bytes"] / first[f"tree_{kind}_bytes"] - 1
+        for kind in ("rss", "pss")
+    }
+    rows.append(
+        row(
+            f"growth {span}",
+            f"{growth['rss']:+.1%}",
+            f"{growth['pss']:+.1%}",
+            "",
+            "RSS < 10 % (50→500)",
+            growth["rss"] < 0.10,
+        )
+    )
+    for kind, pss in last["pss_by_kind_bytes"].items():
+        change = pss / first["pss_by_kind_bytes"][kind] - 1
+        rows.append(
+            row(f"  {kind} at {last['lookup']} (PSS growth {span})", "", mib(pss), f"{change:+.1%}")
+        )
+    return rows, growth

@@ -193,7 +193,7 @@ def report(data: dict) -> dict:
     cpu = {k: v / len(data[f"{k}_s"]) for k, v in data["cpu_s"].items()}
     rows.append(
         row(
-            "CPU per lookup, reused | naive (all processes)",
+            "CPU per lookup, all processes: reused (naive in p95 col)",
             f"{cpu['reused']:.2f} s",
             f"{cpu['naive']:.2f} s",
             "",

@@ -12,6 +12,7 @@ made-up host name (`census.test`) that only the proxy resolves: to the simulator
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 
 import aiohttp
@@ -32,6 +33,17 @@ DROPPED = {
     "upgrade",
     "content-length",
 }
+
+
+def can_leave_from(address: str) -> bool:
+    """Whether this machine has `address` (Linux answers for all of 127/8; macOS only for
+    127.0.0.1 unless aliases are added)."""
+    try:
+        with socket.socket() as probe:
+            probe.bind((address, 0))
+    except OSError:
+        return False
+    return True
 
 
 class EgressProxy:

@@ -30,7 +30,10 @@ from benchmarks.cost import TreeSampler, pss_by_kind, tree, tree_pss, tree_rss
 
 REUSED = int(os.environ.get("BENCH_SCRAPER_LOOKUPS", "500"))
 NAIVE = int(os.environ.get("BENCH_SCRAPER_NAIVE", "100"))
-MEMORY_AT = (50, 200, 500)
+MEMORY_AT = (50, 200, 500)  # the points the table shows
+# Memory is also sampled every MEMORY_EVERY lookups: the driver's (node) heap swings by tens of
+# MiB as V8 collects, so one sample may land at a peak or a trough; medians over a window don't.
+MEMORY_EVERY = 25
 
 
 def cedula(i: int) -> str:
@@ -128,7 +131,7 @@ def cpu_meter(exclude: tuple[int, ...]):
     spent["total"] = spent["python"] + spent["children"]
 
 
-def measure(simulator, reused_n: int, naive_n: int, memory_at: tuple[int, ...]) -> dict:
+def measure(simulator, reused_n: int, naive_n: int, memory_at: tuple[int, ...], every: int) -> dict:
     from scraping.client import CensusClient
     from scraping.config import ScrapingConfig
 
@@ -144,7 +147,7 @@ def measure(simulator, reused_n: int, naive_n: int, memory_at: tuple[int, ...]) 
                 for i in range(reused_n):
                     reused.append(timed_lookup(client, cedula(i), errors))
                     steps.append({name: sum(spent.pop(name, ())) for name in STEPS})
-                    if i + 1 in memory_at:
+                    if i + 1 in memory_at or (i + 1) % every == 0:
                         memory.append(memory_point(client, i + 1, exclude))
             counters = client.counters()
         finally:
@@ -162,18 +165,22 @@ def measure(simulator, reused_n: int, naive_n: int, memory_at: tuple[int, ...]) 
         "reused_steps_s": steps,
         "naive_s": naive,
         "memory": memory,
+        "memory_at": memory_at,
         "errors": dict(errors),
         "client_counters": counters,
     }
 
 
 def run(simulator, quick: bool = False) -> dict:
-    reused_n, naive_n, memory_at = (60, 10, (10, 30, 60)) if quick else (REUSED, NAIVE, MEMORY_AT)
+    if quick:
+        reused_n, naive_n, memory_at, every = 60, 10, (10, 30, 60), 10
+    else:
+        reused_n, naive_n, memory_at, every = REUSED, NAIVE, MEMORY_AT, MEMORY_EVERY
     simulator.control.reset()
     # Playwright's sync API keeps an asyncio loop on its thread: keep it off the main thread,
     # where Django's ORM refuses to run next to a running loop.
     with ThreadPoolExecutor(1, thread_name_prefix="bench-browser") as pool:
-        data = pool.submit(measure, simulator, reused_n, naive_n, memory_at).result()
+        data = pool.submit(measure, simulator, reused_n, naive_n, memory_at, every).result()
     return report(data)
 
 
@@ -202,7 +209,7 @@ def report(data: dict) -> dict:
     )
     errors = sum(data["errors"].values())
     rows.append(row("failed lookups", errors, "", len(reused) + len(naive) + 1, "0", errors == 0))
-    memory_rows, growth = memory_report(data["memory"])
+    memory_rows, growth = memory_report(data["memory"], data["memory_at"])
     data["speedup_p50"] = speedup
     data["memory_growth"] = growth
     data["table"] = print_table("Scraper: reused browser vs launch per lookup", rows, "p95")
@@ -234,7 +241,8 @@ def step_report(totals: list[float], steps: list[dict]) -> list[dict]:
     ]
 
 
-def memory_report(points: list[dict]) -> tuple[list[dict], dict]:
+def memory_report(samples: list[dict], shown: tuple[int, ...]) -> tuple[list[dict], dict]:
+    points = [p for p in samples if p["lookup"] in shown]
     rows = [
         row(
             f"after lookup {p['lookup']}",
@@ -254,7 +262,7 @@ def memory_report(points: list[dict]) -> tuple[list[dict], dict]:
     }
     rows.append(
         row(
-            f"growth {span}",
+            f"growth {span}, one sample each",
             f"{growth['rss']:+.1%}",
             f"{growth['pss']:+.1%}",
             "",
@@ -262,9 +270,32 @@ def memory_report(points: list[dict]) -> tuple[list[dict], dict]:
             growth["rss"] < 0.10,
         )
     )
+    # The same growth between the medians of the first and the last fifth of the samples.
+    samples = [p for p in samples if p["lookup"] >= first["lookup"]]
+    fifth = max(1, len(samples) // 5)
+    early, late = samples[:fifth], samples[-fifth:]
+    window = (
+        f"{early[0]['lookup']}-{early[-1]['lookup']} → {late[0]['lookup']}-{late[-1]['lookup']}"
+    )
+
+    def trend(value) -> float:
+        return pct([value(p) for p in late], 50) / pct([value(p) for p in early], 50) - 1
+
+    growth["rss_trend"] = trend(lambda p: p["tree_rss_bytes"])
+    growth["pss_trend"] = trend(lambda p: p["tree_pss_bytes"])
+    rows.append(
+        row(
+            f"growth, medians of lookups {window}",
+            f"{growth['rss_trend']:+.1%}",
+            f"{growth['pss_trend']:+.1%}",
+            len(early) + len(late),
+        )
+    )
     for kind, pss in last["pss_by_kind_bytes"].items():
-        change = pss / first["pss_by_kind_bytes"][kind] - 1
+        change = trend(lambda p, k=kind: p["pss_by_kind_bytes"][k])
         rows.append(
-            row(f"  {kind} at {last['lookup']} (PSS growth {span})", "", mib(pss), f"{change:+.1%}")
+            row(
+                f"  {kind} at {last['lookup']} (PSS, median growth)", "", mib(pss), f"{change:+.1%}"
+            )
         )
     return rows, growth

@@ -8,6 +8,7 @@ default, and production without a SECRET_KEY refuses to start.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.utils.time import rate
@@ -231,9 +232,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # the task's own rate_limit (per worker) and the global gap in Redis (every worker together).
 SCRAPING_RATE_LIMIT = env("SCRAPING_RATE_LIMIT", default="12/m")
 SCRAPING_MIN_INTERVAL = 1.0 / rate(SCRAPING_RATE_LIMIT)
+
+
 # Workers behind one egress address share one limiter and one circuit breaker.
-SCRAPING_LIMITER_KEY = env("SCRAPING_LIMITER_KEY", default="") or env(
-    "SCRAPING_PROXY", default="direct"
+def _proxy_address(url: str) -> str:
+    """host:port of a proxy URL: its password must not end up in Redis key names."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.hostname else url
+
+
+SCRAPING_LIMITER_KEY = env("SCRAPING_LIMITER_KEY", default="") or _proxy_address(
+    env("SCRAPING_PROXY", default="direct")
 )
 # How long a task waits in-process for its slot before deferring itself with a countdown.
 SCRAPING_SLOT_MAX_WAIT = env.float("SCRAPING_SLOT_MAX_WAIT", default=30.0)

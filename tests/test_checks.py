@@ -55,3 +55,10 @@ def test_manage_check_and_the_worker_refuse_to_start_on_bad_timing():
     )
     assert worker.returncode != 0
     assert "referrals.E001" in worker.stdout + worker.stderr
+
+
+def test_limiter_key_from_a_proxy_keeps_no_password():
+    from project.settings import _proxy_address
+
+    assert _proxy_address("http://user:s3cret@proxy-a.example:3128") == "proxy-a.example:3128"
+    assert _proxy_address("direct") == "direct"

@@ -193,6 +193,11 @@ class LookupFlow:
                 break
         if self.net.documents_pending:
             raise NetworkError("census page did not load in time")
+        # On a loaded machine the document's response event can land after the last slice:
+        # an error status is a network error, not a changed page.
+        doc = self.net.document
+        if doc is not None and doc.status is not None:
+            raise_for_status(doc.status, doc.headers, "census page")
         kind = detect_block(self._content())
         if kind is not None:
             raise BotDetectedError(f"bot protection not passed ({kind})")

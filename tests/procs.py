@@ -32,6 +32,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_manage(*args: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
+    """`python manage.py <args>` in its own process, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def child_env(**overrides) -> dict:
     env = dict(os.environ)
     env["DATABASE_URL"] = test_database_url()

@@ -7,13 +7,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import urllib.request
 
 import pytest
 import redis as redis_lib
 
-from tests.procs import ROOT, free_port, wait_for
+from tests.procs import ROOT, free_port, run_manage, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
@@ -28,14 +27,7 @@ WORKERS = ("scraping", "default", "captcha")
 
 
 def manage(env, code: str) -> str:
-    run = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_manage("shell", "-c", code, env=env, timeout=60)
     assert run.returncode == 0, run.stderr
     return run.stdout.strip().splitlines()[-1]  # what the code printed, after any log lines
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from referrals.models import Referral, ScrapeAttempt, Status
 from scraping.simulator import KNOWN_CEDULAS
-from tests.procs import wait_for
+from tests.procs import child_env, run_manage, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -38,11 +38,6 @@ def test_referral_created_in_the_portal_is_verified_by_a_real_worker(
 
 
 def test_lookup_command_prints_the_census_answer(simulator):
-    import subprocess
-    import sys
-
-    from tests.procs import ROOT, child_env
-
     env = child_env(
         REGISTRADURIA_URL=simulator.url,
         CAPTCHA_API_URL=simulator.solver_url,
@@ -50,23 +45,9 @@ def test_lookup_command_prints_the_census_answer(simulator):
         CAPTCHA_POLL_INTERVAL="0.1",
         SCRAPING_HUMAN_PAUSES="0",
     )
-    run = subprocess.run(
-        [sys.executable, "manage.py", "lookup_cedula", "1.000.000.001"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    run = run_manage("lookup_cedula", "1.000.000.001", env=env)
     assert run.returncode == 0, run.stderr
     assert "1000000001: not_in_census" in run.stdout
     simulator.control.set_fault("bot_block", target="all")
-    run = subprocess.run(
-        [sys.executable, "manage.py", "lookup_cedula", "1020304050"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    run = run_manage("lookup_cedula", "1020304050", env=env)
     assert run.returncode != 0 and "BotDetectedError" in run.stderr

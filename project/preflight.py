@@ -5,15 +5,18 @@ import sys
 
 import redis
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 
 def main() -> int:
+    from django.conf import settings
+
+    url = settings.REDIS_URL
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         print(
-            f"Redis is not reachable at {REDIS_URL} ({exc}).\n"
+            f"Redis is not reachable at {url} ({exc}).\n"
             "Start it, for example:\n"
             "  redis-server --daemonize yes        # Debian/Ubuntu: sudo apt install redis-server\n"
             "  docker run -d -p 6379:6379 redis:7  # or with Docker\n"
@@ -21,7 +24,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"Redis reachable at {REDIS_URL}.")
+    print(f"Redis reachable at {url}.")
     return 0
 
 

@@ -2,18 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from referrals import ops_views
-
-from . import health
-
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="referrals:list", permanent=False)),
     path("referidos/", include("referrals.urls")),
     path("cuenta/", include("accounts.urls")),
+    path("integraciones/", include("api.page_urls")),
+    path("api/v1/", include("api.urls")),
+    path("equipo/", include("campaigns.urls")),
+    path("privacidad/", include("privacy.urls")),
+    path("privacidad/titulares/", include("referrals.subject_urls")),
+    path("r/", include("referrals.public_urls")),  # self-registration: no login
     path("i18n/", include("django.conf.urls.i18n")),
-    path("ops/", ops_views.dashboard, name="ops-dashboard"),
     path("admin/", admin.site.urls),
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
-    path("healthz/pipeline", health.pipeline, name="healthz-pipeline"),
+    path("", include("ops.urls")),
 ]

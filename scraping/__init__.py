@@ -2,17 +2,22 @@
 
 Public API
 ----------
-``lookup_cedula(cedula: str) -> CensusResult``
-    Look a cédula up with the process-wide default client (config from the environment,
-    browser launched lazily on first use — i.e. after a Celery fork). Call
+``lookup_cedula(cedula: str, source: str | None = None) -> CensusResult``
+    Look a cédula up on census page ``source`` (``consultacenso`` or ``wsp``; default the first
+    of ``ScrapingConfig.sources``) with the process-wide default client (config from the
+    environment, browser launched lazily on first use — i.e. after a Celery fork). Call
     ``close_default_client()`` at worker shutdown. One default client per thread.
 ``CensusClient(config: ScrapingConfig | None = None, *, token_source=None, solver=None)``
-    ``.lookup(cedula) -> CensusResult``, ``.close()``, ``.counters() -> dict``,
+    ``.lookup(cedula, cancelled=None, source=None) -> CensusResult`` (the result names its
+    ``source``), ``.probe(source) -> SourceProbe`` (the drift canary's look: the page loaded
+    and checked, never submitted), ``.close()``, ``.counters() -> dict``,
     ``.browser_rss_bytes() -> int``, ``.open_contexts() -> int``, ``.browser_pid``.
     One Chromium per client, reused; a fresh context per lookup; relaunched after
     ``relaunch_every`` lookups, above ``browser_max_rss_mb``, and after a crash.
-    ``token_source(site_key, page_url) -> SolvedToken | None`` is asked for a pre-solved
-    captcha token first; the solver (``CAPTCHA_SOLVER``) runs only when it has none.
+    ``token_source(site_key, page_url, cancelled=event) -> SolvedToken | None`` is asked for
+    a pre-solved captcha token first; the solver (``CAPTCHA_SOLVER``) runs only when it has
+    none. ``.lookup(cedula, cancelled)``: setting the event stops the lookup within a moment
+    (mid-solve too), before its consulta; what the lookup waits for is given the event.
 ``ScrapingConfig`` / ``ScrapingConfig.from_env()``
     Every setting, and the only reader of the scraping environment variables.
 ``CensusResult`` / ``CensusStatus``
@@ -25,9 +30,10 @@ Errors (``scraping.errors``)
     Bad input (not 3–10 digits once dots/spaces/dashes are stripped) raises ``ValueError``.
 ``normalize_cedula(value) -> str``, ``SolvedToken``, ``TwoCaptchaSolver``, ``CheckboxSolver``.
 
-Modules: ``site`` (every selector, path and text of the real page), ``parser`` (pure JSON/body
-parsing), ``captcha``, ``browser`` (launch, fingerprint, RSS), ``flow`` (the steps of one
-lookup), ``client``, ``simulator`` (a local imitation of the site, with fault injection).
+Modules: ``site`` (every selector, path and text of the real pages), ``sources`` (each census
+page as an adapter over the same steps), ``parser`` (pure JSON/table/body parsing),
+``captcha``, ``browser`` (launch, fingerprint, RSS), ``flow`` (the steps of one lookup),
+``client``; the simulator (a local imitation of both pages, with faults) lives in ``simulator``.
 Playwright's sync API owns an event loop: never call the Django ORM from inside a lookup.
 """
 

@@ -9,8 +9,8 @@ Solvers are chosen by `CAPTCHA_SOLVER`:
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,7 +18,12 @@ import httpx
 
 from scraping import site
 from scraping.config import ScrapingConfig
-from scraping.errors import CaptchaError, CaptchaSolverUnavailable, PageChangedError
+from scraping.errors import (
+    CaptchaError,
+    CaptchaSolverUnavailable,
+    LookupCancelled,
+    PageChangedError,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -43,17 +48,41 @@ class SolvedToken:
         return self.age(now) <= ttl - SUBMIT_MARGIN
 
 
-# A token source hands out a ready token for (site_key, page_url), or None when it has none.
-# The client asks it first and solves inline only when it answers None (e.g. a Redis pool).
-TokenSource = Callable[[str, str], SolvedToken | None]
+class TokenSource(Protocol):
+    """Hands out a ready token for (site_key, page_url), or None when it has none: the client
+    asks it first and solves inline only when it answers None (e.g. a Redis pool). A source
+    that waits (for a solve on its way) stops once `cancelled` is set and raises
+    LookupCancelled: the lookup was given up, and its browser thread is wanted by the next."""
+
+    def __call__(
+        self, site_key: str, page_url: str, *, cancelled: threading.Event | None = None
+    ) -> SolvedToken | None: ...
 
 
 class CaptchaSolver(Protocol):
     name: str
 
-    def solve(self, *, site_key: str, page_url: str, page: Page | None = None) -> SolvedToken:
-        """A fresh token, or CaptchaError (retry later) / CaptchaSolverUnavailable (give up)."""
+    def solve(
+        self,
+        *,
+        site_key: str,
+        page_url: str,
+        page: Page | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> SolvedToken:
+        """A fresh token, or CaptchaError (retry later) / CaptchaSolverUnavailable (give up).
+        Once `cancelled` is set (the lookup was given up) it stops within a moment and raises
+        LookupCancelled: a solve takes tens of seconds, and the worker's next lookup waits for
+        the browser thread it runs on."""
         ...
+
+
+# How often a solver that waits inside the page looks at `cancelled`.
+CANCEL_CHECK_MS = 250
+
+
+def _cancelled_during_solve() -> LookupCancelled:
+    return LookupCancelled("the lookup was cancelled during its captcha solve")
 
 
 # 2captcha answers that mean "this account cannot solve anything now" (a human must act).
@@ -93,17 +122,29 @@ class TwoCaptchaSolver:
         self.poll_interval = poll_interval
         self._http = http or httpx.Client(timeout=30)
 
-    def solve(self, *, site_key: str, page_url: str, page: Page | None = None) -> SolvedToken:
+    def solve(
+        self,
+        *,
+        site_key: str,
+        page_url: str,
+        page: Page | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> SolvedToken:
         if not self.api_key:
             raise CaptchaSolverUnavailable("CAPTCHA_API_KEY is not set")
+        cancelled = cancelled or threading.Event()
+        if cancelled.is_set():
+            raise _cancelled_during_solve()  # an order costs money: none for a lookup given up
         deadline = time.monotonic() + self.timeout
         task_id = self._call(
             "in.php",
             {"method": "userrecaptcha", "googlekey": site_key, "pageurl": page_url},
         )["request"]
         while True:
-            # Polling at once is pointless: solves take seconds at best.
-            time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+            # Polling at once is pointless: solves take seconds at best. The pause ends early
+            # when the lookup is cancelled: polling on to the end would hold the browser thread.
+            if cancelled.wait(min(self.poll_interval, max(0.0, deadline - time.monotonic()))):
+                raise _cancelled_during_solve()
             answer = self._call("res.php", {"action": "get", "id": task_id}, not_ready_ok=True)
             if answer.get("status") == 1:
                 return SolvedToken(token=answer["request"], cost=_price(answer))
@@ -156,11 +197,19 @@ class CheckboxSolver:
     def __init__(self, *, timeout: float = 60.0) -> None:
         self.timeout = timeout
 
-    def solve(self, *, site_key: str, page_url: str, page: Page | None = None) -> SolvedToken:
+    def solve(
+        self,
+        *,
+        site_key: str,
+        page_url: str,
+        page: Page | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> SolvedToken:
         from playwright.sync_api import Error as PlaywrightError
 
         if page is None:
             raise CaptchaSolverUnavailable("the checkbox solver needs the page")
+        cancelled = cancelled or threading.Event()
         timeout_ms = self.timeout * 1000
         try:
             # Google renders the checkbox in an iframe; a page may also render it inline.
@@ -169,23 +218,50 @@ class CheckboxSolver:
                 frame.locator(site.RECAPTCHA_CHECKBOX).click(timeout=timeout_ms)
             else:
                 page.locator(site.RECAPTCHA_CHECKBOX).click(timeout=timeout_ms)
-            page.wait_for_function(
-                "(sel) => { const t = document.querySelector(sel); return t && t.value; }",
-                arg=site.RECAPTCHA_RESPONSE,
-                timeout=timeout_ms,
-            )
+            self._wait_for_token(page, cancelled)
             token = page.locator(site.RECAPTCHA_RESPONSE).input_value()
         except PlaywrightError as exc:
-            if "Timeout" in type(exc).__name__ or "imeout" in str(exc):
+            if _is_timeout(exc):
                 raise CaptchaError("checkbox did not yield a token (challenge shown?)") from exc
             raise PageChangedError(f"captcha checkbox not usable: {exc.message}") from exc
         return SolvedToken(token=token)
+
+    def _wait_for_token(self, page: Page, cancelled: threading.Event) -> None:
+        """Until the widget fills its response field; in short slices, to see `cancelled`."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            slice_ms = max(1.0, min(CANCEL_CHECK_MS, (deadline - time.monotonic()) * 1000))
+            try:
+                page.wait_for_function(
+                    "(sel) => { const t = document.querySelector(sel); return t && t.value; }",
+                    arg=site.RECAPTCHA_RESPONSE,
+                    timeout=slice_ms,
+                )
+                return
+            except PlaywrightError as exc:
+                if not _is_timeout(exc) or time.monotonic() >= deadline:
+                    raise
+            if cancelled.is_set():
+                raise _cancelled_during_solve()
+
+
+def _is_timeout(exc: Exception) -> bool:
+    return "Timeout" in type(exc).__name__ or "imeout" in str(exc)
 
 
 class NoSolver:
     name = "none"
 
-    def solve(self, *, site_key: str, page_url: str, page: Page | None = None) -> SolvedToken:
+    def solve(
+        self,
+        *,
+        site_key: str,
+        page_url: str,
+        page: Page | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> SolvedToken:
         raise CaptchaSolverUnavailable("CAPTCHA_SOLVER=none and no pre-solved token available")
 
 

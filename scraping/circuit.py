@@ -23,6 +23,21 @@ import redis
 HALF_OPEN_POLL = 5.0
 
 
+# KEYS: open, probe, failures; ARGV: holder. 1 = closed the circuit, 0 = was closed, -1 = stays
+# open (the success was not the probe's).
+_RECORD_SUCCESS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  return 1
+end
+return -1
+"""
+
+
 class CircuitState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
@@ -84,14 +99,21 @@ class CircuitBreaker:
             self.client.get(self.probe_key) or b""
         ).decode() == holder, self.probe_lease_ms / 1000
 
-    def record_success(self) -> bool:
-        """A lookup got an answer from the site. True if this closed an open circuit."""
-        pipe = self.client.pipeline()
-        pipe.delete(self.open_key)
-        pipe.delete(self.probe_key)
-        pipe.delete(self.failures_key)
-        deleted_open, *_ = pipe.execute()
-        return bool(deleted_open)
+    def record_success(self, holder: str) -> bool:
+        """A lookup by `holder` got an answer from the site. True if this closed an open circuit.
+
+        Only the half-open probe's answer closes an open circuit: a lookup admitted before
+        another worker behind the same address met a bot block says nothing about the block
+        (it left before the block was seen), so its success resets the failure count only.
+        """
+        closed = self._record_success(
+            keys=[self.open_key, self.probe_key, self.failures_key], args=[holder]
+        )
+        return closed == 1
+
+    @property
+    def _record_success(self):
+        return self.client.register_script(_RECORD_SUCCESS)
 
     def record_failure(self, reason: str) -> bool:
         """A retryable failure (network, throttling). Trips after N in a row, or at once when
@@ -114,3 +136,16 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         self.client.delete(self.open_key, self.probe_key, self.failures_key)
+
+    def half_open_now(self, reason: str) -> bool:
+        """End the cool-down now (an operator fixed the cause): the next caller is the probe,
+        whose success closes the circuit and whose failure opens it for a new cool-down.
+        False when the circuit was not open."""
+        raw = self.client.get(self.open_key)
+        if raw is None:
+            return False
+        data = json.loads(raw)
+        data.update(until=time.time(), reason=f"{data.get('reason', '')} · {reason}".strip(" ·"))
+        self.client.set(self.open_key, json.dumps(data), xx=True)
+        self.client.delete(self.probe_key)
+        return True

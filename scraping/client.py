@@ -8,13 +8,16 @@ so the browser starts after the fork) and `close_default_client()` at shutdown.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import random
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import psutil
@@ -23,9 +26,15 @@ from scraping import browser as browser_mod
 from scraping.captcha import CaptchaSolver, SolvedToken, TokenSource, make_solver
 from scraping.cedula import normalize_cedula
 from scraping.config import ScrapingConfig
-from scraping.errors import NetworkError, ScrapingError
+from scraping.errors import (
+    BotDetectedError,
+    LookupCancelled,
+    NetworkError,
+    PageChangedError,
+    ScrapingError,
+)
 from scraping.flow import LookupFlow, _short
-from scraping.results import CensusResult
+from scraping.results import CensusResult, SourceProbe
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +45,14 @@ TOKEN_SOURCE_TRIES = 3
 class CensusClient:
     """Looks cédulas up on the census page with a real, stealthy Chromium.
 
-    `token_source(site_key, page_url) -> SolvedToken | None` is asked for a pre-solved token
-    first (e.g. a Redis pool); when it has none, `solver` (default: from CAPTCHA_SOLVER) solves.
+    `token_source(site_key, page_url, cancelled=event) -> SolvedToken | None` is asked for a
+    pre-solved token first (e.g. a Redis pool); when it has none, `solver` (default: from
+    CAPTCHA_SOLVER) solves; `give_back_token(site_key, token)` gets back the source's tokens
+    that were never submitted. `pacer(cancelled=event, source=name)` is called right before
+    each consulta (the source's own polite rate);
+    what it returns, if anything, is called when that consulta is over (a rate slot's release).
+    The source, the solver and the pacer get the lookup's cancel event: what they wait for
+    must not outlive a cancel.
     """
 
     def __init__(
@@ -46,10 +61,14 @@ class CensusClient:
         *,
         token_source: TokenSource | None = None,
         solver: CaptchaSolver | None = None,
-        pacer: Callable[[], None] | None = None,
+        pacer: Callable[..., Callable[[], None] | None] | None = None,
+        give_back_token: Callable[[str, SolvedToken], None] | None = None,
     ) -> None:
         self.config = config or ScrapingConfig.from_env()
         self.token_source = token_source
+        # Takes back (site_key, token) a token from `token_source` whose consulta never left the
+        # browser (no rate slot in time, or a cancel): unused, it is as good as new.
+        self.give_back_token = give_back_token
         # Called right before each consulta is submitted; blocks until the polite moment (or
         # raises a ScrapingError). The gap the site sees is between submissions, not page loads.
         self.pacer = pacer
@@ -66,14 +85,22 @@ class CensusClient:
         self._stealth = self._make_stealth() if self.driver.name == "playwright" else None
 
     # --- public API ---------------------------------------------------------------------
-    def lookup(self, cedula: str) -> CensusResult:
-        """The census state of `cedula`. Raises ValueError for input that is not a cédula and a
-        `ScrapingError` subclass for every failure to get an answer."""
+    def lookup(
+        self, cedula: str, cancelled: threading.Event | None = None, source: str | None = None
+    ) -> CensusResult:
+        """The census state of `cedula` from census page `source` (default: the first of
+        `config.sources`); the result names the source. Raises ValueError for input that is
+        not a cédula and a `ScrapingError` subclass for every failure to get an answer.
+        Setting `cancelled` (from another thread) stops the lookup at its next step, or within
+        a moment while it waits (a captcha solve, a pool token, a rate slot, an answer):
+        LookupCancelled, and no consulta leaves after the cancel."""
         digits = normalize_cedula(cedula)
+        cancelled = cancelled or threading.Event()
+        source = source or self.config.sources[0]
         self._check_thread()
         self.stats["lookups"] += 1
         try:
-            result = self._lookup_in_fresh_context(digits)
+            result = self._lookup_in_fresh_context(digits, cancelled, source)
         except ScrapingError as exc:
             self.stats["failures"] += 1
             self.stats[f"error_{type(exc).__name__}"] += 1
@@ -81,7 +108,48 @@ class CensusClient:
         finally:
             self._after_lookup()
         self.stats[f"status_{result.status.value}"] += 1
-        return result
+        return dataclasses.replace(result, source=source)
+
+    def probe(self, source: str) -> SourceProbe:
+        """The drift canary's look at census page `source`: load it and check what a lookup
+        relies on, in a fresh context, without typing, asking for a captcha token or
+        submitting (no consulta, no solve)."""
+        self._check_thread()
+        context = None
+        url = self.config.url_for(source)
+        try:
+            context = self._new_context()
+            page = context.new_page()
+            flow = LookupFlow(
+                page,
+                "",
+                config=self.config,
+                driver=self.driver,
+                get_token=_no_token,
+                source=source,
+            )
+            try:
+                seen = flow.inspect()
+            except PageChangedError as exc:
+                return SourceProbe(source, url, "changed", [str(exc)], html=flow.last_body)
+        except BotDetectedError as exc:
+            return SourceProbe(source, url, "blocked", [str(exc)])
+        except (ScrapingError, self.driver.Error) as exc:
+            return SourceProbe(source, url, "unreachable", [_short(exc)])
+        finally:
+            if context is not None:
+                with contextlib.suppress(self.driver.Error):
+                    context.close()
+        problems = seen["problems"]
+        return SourceProbe(
+            source,
+            url,
+            "changed" if problems else "ok",
+            problems,
+            site_key=seen["site_key"],
+            submit=seen["submit"],
+            html=seen["html"] if problems else "",
+        )
 
     def close(self) -> None:
         """Close the browser and release the driver. Safe to call twice."""
@@ -117,9 +185,13 @@ class CensusClient:
         self.close()
 
     # --- one lookup ---------------------------------------------------------------------
-    def _lookup_in_fresh_context(self, cedula: str) -> CensusResult:
+    def _lookup_in_fresh_context(
+        self, cedula: str, cancelled: threading.Event, source: str
+    ) -> CensusResult:
         errors = self.driver
         context = None
+        flow = None
+        from_source: dict[str, tuple[str, SolvedToken]] = {}  # this lookup's tokens from the source
         try:
             context = self._new_context()
             page = context.new_page()
@@ -128,12 +200,23 @@ class CensusClient:
                 cedula,
                 config=self.config,
                 driver=self.driver,
-                get_token=self._token_for,
+                # The token getter sees the cancel too: a solve (up to CAPTCHA_TIMEOUT) or a
+                # wait for a pool token must not hold the browser thread once given up.
+                get_token=functools.partial(
+                    self._token_for, cancelled=cancelled, from_source=from_source
+                ),
+                give_back_token=functools.partial(self._give_back, from_source),
                 on_event=self._count,
-                before_submit=self.pacer,
+                before_submit=(
+                    functools.partial(self.pacer, source=source) if self.pacer else None
+                ),
+                cancelled=cancelled,
+                source=source,
             )
             return flow.run()
-        except ScrapingError:
+        except ScrapingError as exc:
+            if flow is not None and not exc.body:
+                exc.body = flow.last_body  # what the site said, for maintainers
             raise
         except errors.TimeoutError as exc:
             raise NetworkError(f"browser timed out: {_short(exc)}") from exc
@@ -172,11 +255,21 @@ class CensusClient:
             return context
         raise AssertionError("unreachable")
 
-    def _token_for(self, site_key: str, page_url: str, page: Any) -> str:
+    def _token_for(
+        self,
+        site_key: str,
+        page_url: str,
+        page: Any,
+        *,
+        cancelled: threading.Event,
+        from_source: dict[str, tuple[str, SolvedToken]],
+    ) -> str:
         if self.token_source is not None:
             for _ in range(TOKEN_SOURCE_TRIES):
                 try:
-                    ready = self.token_source(site_key, page_url)
+                    ready = self.token_source(site_key, page_url, cancelled=cancelled)
+                except LookupCancelled:
+                    raise
                 except Exception:
                     # The pool is an optimisation: its trouble must not fail the lookup.
                     log.warning("captcha token source failed; solving inline", exc_info=True)
@@ -187,13 +280,32 @@ class CensusClient:
                     ready = SolvedToken(ready)
                 if ready.usable(self.config.captcha_token_ttl):
                     self.stats["tokens_from_source"] += 1
+                    from_source[ready.token] = (site_key, ready)
                     return ready.token
                 self.stats["tokens_stale_skipped"] += 1
-        solved = self.solver.solve(site_key=site_key, page_url=page_url, page=page)
+        if cancelled.is_set():  # e.g. while the source waited for a pool solve
+            raise LookupCancelled("the lookup was cancelled before its captcha solve")
+        solved = self.solver.solve(
+            site_key=site_key, page_url=page_url, page=page, cancelled=cancelled
+        )
         self.stats["captcha_solves"] += 1
         if solved.cost is not None:
             self.stats["captcha_cost_micro_usd"] += round(solved.cost * 1_000_000)
         return solved.token
+
+    def _give_back(self, from_source: dict[str, tuple[str, SolvedToken]], token: str) -> None:
+        """A token whose consulta never left the browser. One from the source goes back to it;
+        one solved inline does not: a pool may not be there to take it, and its spend is
+        counted as inline."""
+        taken = from_source.pop(token, None)
+        if taken is None or self.give_back_token is None:
+            return
+        try:
+            self.give_back_token(*taken)
+        except Exception:  # the pool is an optimisation: its trouble must not hide the error
+            log.warning("could not give an unused captcha token back", exc_info=True)
+            return
+        self.stats["tokens_given_back"] += 1
 
     def _count(self, event: str) -> None:
         self.stats[event] += 1
@@ -284,6 +396,10 @@ class CensusClient:
         )
 
 
+def _no_token(*args: Any) -> str:
+    raise AssertionError("the canary never asks for a captcha token")
+
+
 # --- the process-wide default client (one per thread: Playwright's sync API is thread-bound) --
 _default = threading.local()
 
@@ -293,7 +409,9 @@ def default_client() -> CensusClient:
     if client is not None and getattr(_default, "pid", None) != os.getpid():
         client = None  # inherited through fork: its browser belongs to the parent
     if client is None:
-        client = CensusClient(ScrapingConfig.from_env(), **_default_options)
+        config = _default_options.get("config") or ScrapingConfig.from_env()
+        options = {k: v for k, v in _default_options.items() if k != "config"}
+        client = CensusClient(config, **options)
         _default.client, _default.pid = client, os.getpid()
     return client
 
@@ -301,11 +419,12 @@ def default_client() -> CensusClient:
 _default_options: dict[str, Any] = {}
 
 
-def configure_default_client(**options: Any) -> None:
-    """Options (`pacer`, `token_source`, `solver`) for default clients created from now on;
-    the Celery worker sets them once per process, before its first lookup."""
+def configure_default_client(config: ScrapingConfig | None = None, **options: Any) -> None:
+    """The config (default: from the environment) and options (`pacer`, `token_source`,
+    `solver`) of default clients created from now on; the Celery worker sets them once per
+    process, before its first lookup."""
     _default_options.clear()
-    _default_options.update(options)
+    _default_options.update(options, config=config)
 
 
 # The default client runs on a thread of its own. Playwright's sync API keeps an asyncio loop
@@ -324,11 +443,48 @@ def _browser_executor() -> ThreadPoolExecutor:
     return _browser_thread
 
 
-def lookup_cedula(cedula: str) -> CensusResult:
+_running: tuple[Future, threading.Event] | None = None  # the lookup on the browser thread
+
+
+def lookup_cedula(cedula: str, source: str | None = None) -> CensusResult:
     """Look `cedula` up with the default client (browser launched on first use), on the
     process's browser thread. The caller waits; a signal (Celery's soft time limit) still
-    interrupts the wait, and the browser thread ends the lookup by its own timeouts."""
-    return _browser_executor().submit(lambda: default_client().lookup(cedula)).result()
+    interrupts the wait: then `cancel_lookup` stops the lookup before its consulta."""
+    global _running
+    cancelled = threading.Event()
+    future = _browser_executor().submit(lambda: default_client().lookup(cedula, cancelled, source))
+    _running = (future, cancelled)
+    return future.result()
+
+
+def probe_sources(sources: tuple[str, ...] | None = None) -> list[SourceProbe]:
+    """The canary's look at each census page (default: every configured source), with the
+    default client on the process's browser thread."""
+
+    def probe_all() -> list[SourceProbe]:
+        client = default_client()
+        return [client.probe(name) for name in sources or client.config.sources]
+
+    return _browser_executor().submit(probe_all).result()
+
+
+def cancel_lookup(wait: float) -> bool:
+    """Cancel the lookup the caller stopped waiting for: it ends at its next step, or within a
+    moment when it is waiting (a captcha solve, above all), and sends no consulta after the
+    cancel; its page and context close on the browser thread, which is then free for the next
+    lookup. Waits up to `wait` seconds for it to end; True when it has (False: it is still
+    inside one browser call)."""
+    if _running is None:
+        return True
+    future, cancelled = _running
+    cancelled.set()
+    try:
+        future.exception(timeout=wait)
+    except FutureTimeout:
+        return False
+    except CancelledError:
+        pass
+    return True
 
 
 def close_default_client() -> None:

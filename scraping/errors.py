@@ -11,12 +11,26 @@ from __future__ import annotations
 class ScrapingError(Exception):
     """Base class: something stopped us from getting an answer from the census page."""
 
+    # The body the page or its API answered last, size-capped, when there was one: kept with
+    # the attempt so a maintainer can see what the site said.
+    body: str = ""
+
 
 # --- Retryable: the same lookup may well succeed later. ---------------------------------------
 
 
 class NetworkError(ScrapingError):
     """Timeouts, connection resets, 5xx answers, a browser that died mid-lookup."""
+
+
+class LookupCancelled(NetworkError):
+    """The caller gave up on the lookup (a soft time limit): it stopped before its consulta, or
+    stopped waiting for the answer of one that had left before the cancel."""
+
+
+class PageReloadNeeded(NetworkError):
+    """The page's session or anti-replay token expired (wsp's `reload: true`): the client loads
+    the page again, a bounded number of times; escaping the client it is a passing failure."""
 
 
 class RateLimitedError(ScrapingError):

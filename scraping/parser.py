@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
+from html.parser import HTMLParser
 from typing import Any
 
 from scraping import site
 from scraping.errors import (
     BotDetectedError,
     CaptchaTokenRejected,
+    NetworkError,
     PageChangedError,
+    PageReloadNeeded,
     RateLimitedError,
     RequestRefusedError,
 )
@@ -71,7 +76,9 @@ class _NoCase(Mapping[str, Any]):
         """First present key as text ('' when none is); numbers become their digits."""
         for key in keys:
             value = self.get(key)
-            if value is not None and value != "":
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # a numeric mesa: 13.0 is mesa "13"
+            if value is not None and value != "" and not isinstance(value, (Mapping, list)):
                 return str(value).strip()
         return ""
 
@@ -149,6 +156,146 @@ def parse_consulta(payload: Any, cedula: str) -> CensusResult:
     if not (result.departamento or result.municipio or result.puesto):
         raise PageChangedError(f"found answer without place fields: keys {sorted(data)}")
     return result
+
+
+def parse_consulta_body(body: str, cedula: str) -> CensusResult:
+    """consultacenso's answer body: the JSON API (mid-2026), or an HTML table (January 2026)."""
+    raise_if_blocked(body)
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        # Not JSON: the January 2026 shape, a table (or a census text) rendered as HTML.
+        return parse_census_table(body, cedula)
+    return parse_consulta(payload, cedula)
+
+
+class _TableReader(HTMLParser):
+    """The first table of an HTML fragment: its header labels and its rows of cells (each cell
+    as (data-th label or '', text)), plus the fragment's text outside the table."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.headers: list[str] = []
+        self.rows: list[list[tuple[str, str]]] = []
+        self.outside: list[str] = []
+        self._depth = 0  # tables open
+        self._done = False  # the first table has ended
+        self._cell: list[str] | None = None
+        self._label = ""
+        self._is_header = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._depth += 1
+        if self._depth != 1 or self._done:
+            return
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell, self._is_header = [], tag == "th"
+            self._label = dict(attrs).get("data-th") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            text = " ".join("".join(self._cell).split())
+            if self._is_header:
+                self.headers.append(text)
+            elif self.rows:
+                self.rows[-1].append((self._label, text))
+            self._cell = None
+        elif tag == "table" and self._depth:
+            self._depth -= 1
+            self._done = self._done or self._depth == 0
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        elif not self._depth:
+            self.outside.append(data)
+
+    def text_outside(self) -> str:
+        return " ".join(" ".join(self.outside).split())
+
+
+def parse_census_table(html: str, cedula: str) -> CensusResult:
+    """The answer as an HTML table: NUIP, DEPARTAMENTO, MUNICIPIO, PUESTO, DIRECCIÓN, MESA
+    (found) or NUIP, NOVEDAD, RESOLUCIÓN, FECHA NOVEDAD (a cancelled document). Columns are
+    found by their header or `data-th` label (`site.TABLE_COLUMNS`), never by position alone.
+    Without a table, the text is judged by words (not in the census, …)."""
+    reader = _TableReader()
+    reader.feed(html)
+    reader.close()
+    raw = {"html": html[:RAW_HTML_CAP]}
+    rows = [row for row in reader.rows if row]
+    if not rows:
+        text = reader.text_outside()
+        status = status_from_message(text, default=CensusStatus.FOUND)
+        if status is CensusStatus.FOUND:
+            raise PageChangedError(f"census answer without a table or known words: {text[:120]!r}")
+        return CensusResult(cedula=cedula, status=status, message=text, raw=raw)
+    cells: dict[str, str] = {}
+    for i, (label, text) in enumerate(rows[0]):
+        header = label or (reader.headers[i] if i < len(reader.headers) else "")
+        name = site.TABLE_COLUMNS.get(site.fold(header).strip(" :"))
+        if name:
+            cells[name] = text
+    if "novedad" in cells:
+        novedad = cells["novedad"]
+        extra = " — ".join(t for t in (cells.get("resolucion"), cells.get("fecha_novedad")) if t)
+        message = " — ".join(t for t in (novedad, extra) if t)
+        status = status_from_message(novedad, default=CensusStatus.CANCELLED_OTHER)
+        return CensusResult(cedula=cedula, status=status, message=message, raw=raw)
+    result = CensusResult(
+        cedula=cedula,
+        status=CensusStatus.FOUND,
+        departamento=cells.get("departamento", ""),
+        municipio=cells.get("municipio", ""),
+        puesto=cells.get("puesto", ""),
+        direccion=cells.get("direccion", ""),
+        mesa=cells.get("mesa", ""),
+        raw=raw,
+    )
+    if not (result.departamento or result.municipio or result.puesto):
+        raise PageChangedError(f"census table without place columns: {reader.headers}")
+    return result
+
+
+RAW_HTML_CAP = 20_000  # characters of an HTML answer kept in CensusResult.raw
+
+
+def parse_wsp(payload: Any, cedula: str) -> CensusResult:
+    """The older form's JSON: {"success": true, "data": {"message": "<table or text>"}}, or
+    success:false with "Marque el cuadro…" (token refused), "Curl error … timed out" (the site's
+    own upstream: retryable), other texts (refused); {"reload": true}: load the page again."""
+    if not isinstance(payload, Mapping):
+        raise PageChangedError(f"wsp answer is not a JSON object: {type(payload).__name__}")
+    answer = _NoCase(payload)
+    if _truthy(answer.get("reload")):
+        raise PageReloadNeeded("wsp asked for a reload (session or token expired)")
+    if "success" not in answer:
+        raise PageChangedError(f"wsp answer without 'success': keys {sorted(answer)}")
+    data = answer.obj("data")
+    message = data.text("message", "mensaje") or answer.text("message", "mensaje")
+    if not _truthy(answer["success"]):
+        text = " ".join(_html_text(message).split())
+        if site.contains_any(text, site.WSP_CAPTCHA_WORDS):
+            raise CaptchaTokenRejected(text[:300] or "captcha refused")
+        if site.contains_any(text, site.WSP_UPSTREAM_WORDS):
+            raise NetworkError(f"wsp upstream failed: {text[:200]}")
+        if site.contains_any(text, site.THROTTLE_WORDS):
+            raise RateLimitedError(text[:300])
+        raise RequestRefusedError(text[:300] or "wsp refused the request")
+    if not message:
+        raise PageChangedError("wsp success answer without data.message")
+    result = parse_census_table(message, cedula)
+    return dataclasses.replace(result, raw=dict(payload))
+
+
+def _html_text(html: str) -> str:
+    reader = _TableReader()
+    reader.feed(html or "")
+    reader.close()
+    return reader.text_outside()
 
 
 def parse_rendered_result(text: str, cedula: str) -> CensusResult:

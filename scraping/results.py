@@ -32,6 +32,7 @@ class CensusResult:
     longitude: float | None = None
     map_url: str = ""
     raw: dict[str, Any] = field(default_factory=dict)  # the JSON answer, for audits
+    source: str = ""  # the census page that answered (`scraping.sources`)
 
     @property
     def is_found(self) -> bool:
@@ -50,3 +51,20 @@ class CensusResult:
         values["status"] = CensusStatus(values["status"])
         values["raw"] = dict(values.get("raw") or {})
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class SourceProbe:
+    """The drift canary's look at one census page (no consulta sent, no captcha solved)."""
+
+    source: str
+    url: str
+    state: str  # "ok", "changed" (drift), "blocked", "unreachable"
+    problems: list[str] = field(default_factory=list)
+    site_key: str = ""
+    submit: str = ""  # "control" (a submit control was found) or "page request"
+    html: str = ""  # the page as loaded, size-capped, when it drifted
+
+    @property
+    def drifted(self) -> bool:
+        return self.state == "changed"

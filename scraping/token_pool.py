@@ -4,7 +4,7 @@ A reCAPTCHA solve takes 20–45 s but a token stays valid for about two minutes,
 is not tied to one page load: solved ahead, in parallel and off the scraping worker, tokens let
 the site's polite rate (not the solver) bound lookups. This module only stores and hands out
 tokens and keeps the spend counters; what to order and when is the caller's business
-(`referrals.captcha_pool`).
+(`pipeline.captcha_pool`).
 
 Redis layout, under `captcha:` (one pool per site key: a new site key never gets old tokens):
 - `pool:<site key>`: sorted set, member = JSON of the token, score = when it expires (epoch s);
@@ -68,13 +68,30 @@ class TokenPool:
 
     # --- tokens ------------------------------------------------------------------------------
     def add(self, site_key: str, token: SolvedToken) -> None:
-        member = json.dumps({"token": token.token, "solved_at": token.solved_at})
-        self.client.zadd(self._key("pool", site_key), {member: token.solved_at + self.ttl})
+        self.client.zadd(self._key("pool", site_key), {_member(token): self._expiry(token)})
         self.count("solved_ahead", cost=token.cost)
 
+    def give_back(self, site_key: str, token: SolvedToken) -> bool:
+        """A token handed out by `take` and never submitted (its consulta was held back in the
+        browser: no rate slot in time, or the lookup cancelled) goes back in: single use, but
+        unused, it is as good as the others. Its `used` count is undone; one too old to be
+        submitted now counts as wasted instead. True when it went back in."""
+        expires_at = self._expiry(token)
+        usable = expires_at - time.time() >= SUBMIT_MARGIN
+        if usable:
+            self.client.zadd(self._key("pool", site_key), {_member(token): expires_at})
+        self.count("used", -1)
+        if not usable:
+            self.count("wasted")
+        return usable
+
+    def _expiry(self, token: SolvedToken) -> float:
+        return token.solved_at + self.ttl
+
     def take(self, site_key: str, page_url: str) -> SolvedToken | None:
-        """The oldest token with enough life left to be submitted, or None. A `TokenSource`:
-        the census client calls it, and falls back to solving inline on None."""
+        """The oldest token with enough life left to be submitted, or None. The census
+        client's token source (pipeline.captcha_pool.take_or_wait) takes from here, and the
+        client falls back to solving inline on None."""
         self.remember_target(site_key, page_url)
         key = self._key("pool", site_key)
         while True:
@@ -124,6 +141,33 @@ class TokenPool:
         self.client.zremrangebyscore(key, "-inf", time.time())
         return self.client.zcard(key)
 
+    def mark_started(self, solve_id: str) -> None:
+        """A solve ordered for the pool is being solved now (its task began)."""
+        self.client.zadd(self._key("started"), {solve_id: time.time()})
+        self.client.expire(self._key("started"), 3600)
+
+    def end_started(self, solve_id: str, seconds: float | None = None) -> None:
+        """The solve finished; `seconds` it took, when it gave a token (kept as the typical
+        solve time: a moving average)."""
+        self.client.zrem(self._key("started"), solve_id)
+        if seconds is not None:
+            typical = self.typical_solve_seconds()
+            self.client.set(self._key("solve-seconds"), 0.7 * typical + 0.3 * seconds)
+
+    def typical_solve_seconds(self, default: float = 30.0) -> float:
+        raw = self.client.get(self._key("solve-seconds"))
+        return float(raw) if raw is not None else default
+
+    def soonest_pool_token(self) -> float | None:
+        """When the earliest started pool solve should give its token (epoch s), or None when
+        no solve is under way. Started ones that are long overdue (their worker died) are
+        forgotten."""
+        key = self._key("started")
+        typical = self.typical_solve_seconds()
+        self.client.zremrangebyscore(key, "-inf", time.time() - 3 * typical)
+        oldest = self.client.zrange(key, 0, 0, withscores=True)
+        return oldest[0][1] + typical if oldest else None
+
     # --- spend -------------------------------------------------------------------------------
     def count(self, field: str, n: int = 1, *, cost: float | None = None) -> None:
         key = self._key("spend", _hour_key(time.time()))
@@ -166,6 +210,10 @@ class _MeteredSolver:
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()
+
+
+def _member(token: SolvedToken) -> str:
+    return json.dumps({"token": token.token, "solved_at": token.solved_at})
 
 
 def _hour_key(epoch: float) -> str:

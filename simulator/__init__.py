@@ -1,10 +1,10 @@
 """A faithful local simulator of the Registraduría census page, for tests, demos and benchmarks.
 
-Run: ``python -m scraping.simulator --port 8001 [--solve-delay 20] [--strict]``; in tests:
+Run: ``python -m simulator --port 8001 [--solve-delay 20] [--strict]``; in tests:
 ``with SimulatorServer(port=0) as sim: ...`` (background thread; ``sim.url``, ``sim.solver_url``,
 ``sim.control``).
 
-What it serves (see /work/shared/registraduria/README.md for the real page):
+What it serves (what is known of the real page: docs/CENSUS_SITE.md):
 
 - ``GET /`` (and ``/consultar/``): the SPA — ``#consultaForm``, ``#documento``, ``#eleccion``
   (filled by the page's JS from ``GET /back/api/elecciones``), a reCAPTCHA-v2-like widget
@@ -28,6 +28,16 @@ What it serves (see /work/shared/registraduria/README.md for the real page):
   ``res.php?action=getbalance``. Errors: ``ERROR_KEY_DOES_NOT_EXIST``, ``ERROR_ZERO_BALANCE``,
   ``ERROR_GOOGLEKEY``, ``ERROR_PAGEURL``, ``ERROR_WRONG_CAPTCHA_ID``.
 - Optional per-client (remote address) rate limit on the consulta: 429 + ``Retry-After``.
+- The older form (wsp) on ``/censo/consultar/`` (and, with ``wsp_port``, on a port of its own:
+  another host to the client): ``#nuip``, ``#tipo`` (``-1``), a hidden ``#token`` new on every
+  load and tied to ``PHPSESSID``, the captcha widget (its own ``wsp_sitekey``) and ``#enviar``,
+  whose script POSTs a multipart form to the same URL; answers ``{"success": true, "data":
+  {"message": <table #consulta | text>}}``, ``{"success": false, "reload": true}`` (unknown or
+  used page token, or the ``wsp_reload`` fault), "Marque el cuadro…" (bad token),
+  "Curl error … timed out" (the ``upstream_timeout`` fault).
+- consultacenso page variants (settings): ``submit_control`` (``submit`` | ``script_button`` |
+  ``div``), ``key_case`` (``mixed`` | ``upper`` | ``lower``), ``mesa_as_number``,
+  ``answer_shape`` (``json`` | ``table``: the January 2026 HTML table).
 
 Control API (JSON; ``SimulatorControl`` wraps it):
 
@@ -43,17 +53,22 @@ Control API (JSON; ``SimulatorControl`` wraps it):
   ``solver_polls``, ``solver_solved``, ``widget_tokens``, ``rate_limited``).
 - ``GET /__sim__/log``: every consulta — ``ts`` (epoch s), ``client``, ``session``, ``cedula``,
   ``outcome``, ``http_status``.
+- ``GET /__sim__/solves``: every solve ordered from the solver API, oldest first — ``id``,
+  ``submitted_at``, ``polls``, ``last_poll_at`` (epoch s), ``solved``: whether a client still
+  polls for a solve it ordered.
 
 Faults (``faults.FAULTS``): ``http_503``, ``http_429`` [retry_after], ``slow`` [delay],
 ``hang``, ``conn_reset`` — each with ``target`` = consulta (default) | page | elecciones | all;
 ``markup_changed``, ``json_changed``, ``bot_block`` (page and API), ``captcha_reject``,
-``solver_down`` [error = an ERROR_* code, or HTTP_500].
+``solver_down`` [error = an ERROR_* code, or HTTP_500], ``wsp_reload``, ``upstream_timeout``;
+every fault but the solver's takes ``source`` = consultacenso | wsp | all (default). The log's
+entries carry their ``source``; counters add ``wsp_page_loads`` and ``wsp_consultas``.
 """
 
-from scraping.simulator.app import SimulatorSettings, build_app
-from scraping.simulator.census import KNOWN_CEDULAS, answer_for, expected_status
-from scraping.simulator.faults import FAULTS
-from scraping.simulator.server import SimulatorControl, SimulatorServer
+from simulator.app import SimulatorSettings, build_app
+from simulator.census import KNOWN_CEDULAS, answer_for, expected_status
+from simulator.faults import FAULTS
+from simulator.server import SimulatorControl, SimulatorServer
 
 __all__ = [
     "FAULTS",

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # name → what it does while armed (params in brackets; `target` is "consulta" (default),
-# "page", "elecciones" or "all" for the HTTP-level faults).
+# "page", "elecciones" or "all" for the HTTP-level faults; every fault but the solver's takes
+# `source`: "consultacenso", "wsp" or "all" (default): which front-end it hits).
 FAULTS: dict[str, str] = {
     "http_503": "answer 503 Service Unavailable [target]",
     "http_429": "answer 429 with Retry-After [retry_after=5, target]",
@@ -20,6 +21,8 @@ FAULTS: dict[str, str] = {
     "bot_block": "answer the F5 'request rejected' page to page and API [status=200]",
     "captcha_reject": "reject every captcha token (counts as a rejection)",
     "solver_down": "solver API answers an error [error=ERROR_ZERO_BALANCE; 'HTTP_500' = 500]",
+    "wsp_reload": "wsp answers {success: false, reload: true} (session or token expired)",
+    "upstream_timeout": "wsp answers its 'Curl error: Operation timed out' message",
 }
 HTTP_FAULTS = ("http_503", "http_429", "slow", "hang", "conn_reset")
 
@@ -56,6 +59,10 @@ class Fault:
     def applies_to(self, target: str) -> bool:
         wanted = self.params.get("target", "consulta")
         return wanted == "all" or wanted == target
+
+    def applies_to_source(self, source: str) -> bool:
+        wanted = self.params.get("source", "all")
+        return wanted == "all" or wanted == source
 
     def fire(self) -> bool:
         """Does the fault hit this request? Consumes one count when it does."""

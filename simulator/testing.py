@@ -1,8 +1,10 @@
-"""Pytest fixtures around the simulator, importable by any test package:
+"""Pytest fixtures around the simulator, bound once in tests/conftest.py:
 
-    from scraping.simulator import testing as simulator_fixtures
+    from simulator import testing as simulator_fixtures
     census_simulator = simulator_fixtures.census_simulator
     simulator = simulator_fixtures.simulator
+
+(or loaded as a plugin, `pytest -p simulator.testing`, where that conftest is left out).
 
 `census_simulator` (session) runs one SimulatorServer on a free port; `simulator` hands it
 to a test with faults, settings, tokens, counters and log reset before and after.
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from scraping.config import ScrapingConfig
-from scraping.simulator.server import SimulatorServer
+from simulator.server import SimulatorServer
 
 TEST_API_KEY = "test-2captcha-key"
 
@@ -38,6 +40,7 @@ def simulator_config(sim: SimulatorServer, **overrides: object) -> ScrapingConfi
     short timeouts so fault tests stay fast."""
     values: dict[str, object] = {
         "url": sim.url,
+        "wsp_url": sim.wsp_url,
         "captcha_solver": "twocaptcha",
         "captcha_api_url": sim.solver_url,
         "captcha_api_key": TEST_API_KEY,

@@ -56,13 +56,15 @@ _APP = """<!DOCTYPE html>
     <textarea id="g-recaptcha-response" name="g-recaptcha-response"
               style="display:none"></textarea>
   </div>
-  <button type="submit">Consultar</button>
+  __SUBMIT_IN_FORM__
 </form>
+__SUBMIT_OUTSIDE__
 <div id="resultado" aria-live="polite"></div>
 </main>
 <script>
 (function () {
   var IDS = __IDS__;
+  var SUBMIT_BY_FORM = __SUBMIT_BY_FORM__;
   var LIFETIME_MS = __LIFETIME_MS__;
   var form = document.getElementById(IDS.form);
   var doc = document.getElementById(IDS.documento);
@@ -120,8 +122,8 @@ _APP = """<!DOCTYPE html>
          d.nom_puesto + "\\nDirección: " + d.direccion + "\\nMesa: " + d.mesa);
   }
 
-  form.addEventListener("submit", function (ev) {
-    ev.preventDefault();
+  function send(ev) {
+    if (ev) { ev.preventDefault(); }
     var token = area.value;
     if (!token) { show("Por favor confirme que no es un robot."); return; }
     show("Consultando...");
@@ -129,11 +131,22 @@ _APP = """<!DOCTYPE html>
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify({documento: doc.value.replace(/\\D/g, ""),
                             eleccionId: Number(sel.value), captchaToken: token})})
-      .then(function (r) { return r.json(); })
-      .then(render)
+      .then(function (r) { return r.text(); })
+      .then(function (t) {
+        var j;
+        try { j = JSON.parse(t); } catch (e) { out.innerHTML = t; return; }  // a table
+        render(j);
+      })
       .catch(function () { show("No fue posible realizar la consulta. Intente más tarde."); })
       .finally(function () { grecaptcha.reset(); });
-  });
+  }
+  // The variant's submit control: a submit button (the form's submit event), a script button
+  // (its click), or none the client can recognise (the page is driven by its own request).
+  form.addEventListener("submit", SUBMIT_BY_FORM ? send : function (ev) { ev.preventDefault(); });
+  var scripted = document.getElementById("submitBtn");
+  if (scripted) { scripted.addEventListener("click", send); }
+  var odd = document.querySelector(".accion-consulta");
+  if (odd) { odd.addEventListener("click", send); }
 })();
 </script>
 </body></html>
@@ -153,10 +166,28 @@ def block_page() -> str:
     return _BLOCK.replace("__SUPPORT_ID__", support_id)
 
 
-def app_page(*, sitekey: str, token_lifetime: float, changed_markup: bool) -> str:
+# Page variants of the submit control (`SimulatorSettings.submit_control`): (inside the form,
+# after the form). The live page's control is not known: the client must not depend on it.
+SUBMIT_CONTROLS = {
+    "submit": ('<button type="submit">Consultar</button>', ""),
+    "script_button": (
+        "",
+        '<p><button type="button" id="submitBtn" class="btn btn-primary">Consultar</button></p>',
+    ),
+    "div": ("", '<div class="accion-consulta" tabindex="0">Ver mi puesto</div>'),
+}
+
+
+def app_page(
+    *, sitekey: str, token_lifetime: float, changed_markup: bool, submit_control: str = "submit"
+) -> str:
     ids = CHANGED_IDS if changed_markup else REAL_IDS
+    inside, outside = SUBMIT_CONTROLS[submit_control]
     return (
-        _APP.replace("__FORM__", ids["form"])
+        _APP.replace("__SUBMIT_IN_FORM__", inside)
+        .replace("__SUBMIT_OUTSIDE__", outside)
+        .replace("__SUBMIT_BY_FORM__", "true" if submit_control == "submit" else "false")
+        .replace("__FORM__", ids["form"])
         .replace("__DOC__", ids["documento"])
         .replace("__ELE__", ids["eleccion"])
         .replace("__SITEKEY__", sitekey)
@@ -171,3 +202,78 @@ def challenge_hash(nonce: str, user_agent: str) -> str:
     for ch in f"{nonce}|{user_agent}":
         h = ((h * 33) ^ ord(ch)) & 0xFFFFFFFF
     return format(h, "x")
+
+
+# --- wsp: the older PHP form (`/censo/consultar/`) -------------------------------------------
+WSP_PATH = "/censo/consultar/"
+WSP_SESSION_COOKIE = "PHPSESSID"
+WSP_IDS = {"nuip": "nuip", "tipo": "tipo", "enviar": "enviar"}
+WSP_CHANGED_IDS = {"nuip": "documento_nuip", "tipo": "tipo_consulta", "enviar": "btnConsultar"}
+
+_WSP = """<!DOCTYPE html>
+<html lang="es"><head><meta charset="utf-8"><title>Consulta Lugar de Votación</title></head>
+<body><div class="container">
+<h2>Consulte su lugar de votación</h2>
+<div class="form-group">
+  <label for="__NUIP__">Número de documento</label>
+  <input type="text" class="form-control" id="__NUIP__" name="nuip" maxlength="10">
+  <select class="form-control" id="__TIPO__" name="tipo">
+    <option value="">Seleccione</option>
+    <option value="-1">LUGAR DE VOTACIÓN ACTUAL</option>
+  </select>
+  <input type="hidden" id="token" name="token" value="__TOKEN__">
+  <div class="g-recaptcha" data-sitekey="__SITEKEY__">
+    <label><input type="checkbox" id="recaptcha-anchor"> No soy un robot</label>
+    <textarea id="g-recaptcha-response" name="g-recaptcha-response"
+              style="display:none"></textarea>
+  </div>
+  <button type="button" class="btn btn-primary" id="__ENVIAR__">Consultar</button>
+</div>
+<div id="resultado"></div>
+</div>
+<script>
+(function () {
+  var IDS = __IDS__;
+  var out = document.getElementById("resultado");
+  var area = document.getElementById("g-recaptcha-response");
+  var box = document.getElementById("recaptcha-anchor");
+  window.grecaptcha = {
+    getResponse: function () { return area.value; },
+    reset: function () { area.value = ""; box.checked = false; }
+  };
+  box.addEventListener("change", function () {
+    if (!box.checked) { return; }
+    fetch("/recaptcha/api2/userverify", {method: "POST"})
+      .then(function (r) { return r.json(); })
+      .then(function (j) { area.value = j.token; });
+  });
+  document.getElementById(IDS.enviar).addEventListener("click", function () {
+    var data = new FormData();
+    data.append("nuip", document.getElementById(IDS.nuip).value);
+    data.append("tipo", document.getElementById(IDS.tipo).value);
+    data.append("token", document.getElementById("token").value);
+    data.append("g-recaptcha-response", area.value);
+    fetch(window.location.href, {method: "POST", body: data})
+      .then(function (r) { return r.json(); })
+      .then(function (j) {
+        if (j.reload) { window.location.reload(); return; }
+        out.innerHTML = (j.data && j.data.message) || "";
+      })
+      .catch(function () { out.textContent = "Error"; })
+      .finally(function () { grecaptcha.reset(); });
+  });
+})();
+</script></body></html>
+"""
+
+
+def wsp_page(*, sitekey: str, token: str, changed_markup: bool) -> str:
+    ids = WSP_CHANGED_IDS if changed_markup else WSP_IDS
+    return (
+        _WSP.replace("__NUIP__", ids["nuip"])
+        .replace("__TIPO__", ids["tipo"])
+        .replace("__ENVIAR__", ids["enviar"])
+        .replace("__TOKEN__", token)
+        .replace("__SITEKEY__", sitekey)
+        .replace("__IDS__", json.dumps(ids))
+    )

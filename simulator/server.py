@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from scraping.simulator.app import STATE_KEY, SimulatorSettings, build_app
+from simulator.app import STATE_KEY, SimulatorSettings, build_app
+from simulator.pages import WSP_PATH
 
 
 class SimulatorControl:
@@ -42,6 +43,10 @@ class SimulatorControl:
     def log(self) -> list[dict[str, Any]]:
         return self._get("__sim__/log")
 
+    def solves(self) -> list[dict[str, Any]]:
+        """Every solve ordered from the solver API, oldest first (see the simulator's doc)."""
+        return self._get("__sim__/solves")
+
     def close(self) -> None:
         self._http.close()
 
@@ -66,9 +71,14 @@ class SimulatorServer:
     ...     sim.control.set_fault("http_503", count=1)
     """
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", **settings: Any) -> None:
+    def __init__(
+        self, port: int = 0, host: str = "127.0.0.1", wsp_port: int | None = 0, **settings: Any
+    ) -> None:
         self.host = host
         self.port = port
+        # The older form answers on a port of its own too (another host to the client: its
+        # own circuit and polite rate); None serves it on `port` only.
+        self.wsp_port = wsp_port
         self.settings = SimulatorSettings(**settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -78,6 +88,12 @@ class SimulatorServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def wsp_url(self) -> str:
+        """The older form's page (REGISTRADURIA_WSP_URL)."""
+        port = self.wsp_port if self.wsp_port is not None else self.port
+        return f"http://{self.host}:{port}{WSP_PATH}"
 
     @property
     def solver_url(self) -> str:
@@ -122,6 +138,10 @@ class SimulatorServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+        if self.wsp_port is not None:
+            wsp_site = web.TCPSite(self._runner, self.host, self.wsp_port)
+            await wsp_site.start()
+            self.wsp_port = wsp_site._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
         if self._control is not None:

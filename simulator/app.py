@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -17,10 +18,16 @@ from typing import Any
 
 from aiohttp import web
 
-from scraping.simulator import census, pages
-from scraping.simulator.faults import HTTP_FAULTS, Fault
+from simulator import census, pages
+from simulator.faults import HTTP_FAULTS, Fault
 
 STATE_KEY: web.AppKey[SimulatorState] = web.AppKey("state")
+VARIANT_KEY_CASES = ("mixed", "upper", "lower")
+ANSWER_SHAPES = ("json", "table")
+WSP_CAPTCHA_MISSING = "Marque el cuadro de verificación o captcha!..."
+WSP_UPSTREAM_TIMEOUT = (
+    "Curl error: Operation timed out after 15008 milliseconds with 0 bytes received"
+)
 TOKEN_REJECTED = "Token de captcha inválido o expirado. Por favor vuelva a intentarlo."  # noqa: S105
 ELECTIONS = [{"id": 0, "nombre": "LUGAR DE VOTACION ACTUAL", "mensaje": "Consulte su puesto"}]
 
@@ -37,6 +44,17 @@ class SimulatorSettings:
     block_status: int = 200  # HTTP status of the F5 block page (the real one often says 200)
     rate_limit: int = 0  # consultas per client per window; 0 = no rate limiting
     rate_window: float = 60.0  # seconds
+    # consultacenso page variants: details the live page may have otherwise (the client must
+    # read each): the submit control ("submit" button in the form, "script_button" outside it
+    # with a click handler, "div": no control a client can recognise), the key case of found
+    # answers ("mixed", "upper", "lower"), `mesa` as a JSON number, and the January 2026 answer
+    # shape ("json", or "table": an HTML table the page renders).
+    submit_control: str = "submit"
+    key_case: str = "mixed"
+    mesa_as_number: bool = False
+    answer_shape: str = "json"
+    # The older form (wsp, on /censo/consultar/): its own site key.
+    wsp_sitekey: str = "6LcWspCensoRegistraduriaKey0000000000000B"
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}
@@ -44,6 +62,10 @@ class SimulatorSettings:
             if key not in names:
                 raise ValueError(f"unknown setting {key!r}; known: {sorted(names)}")
             setattr(self, key, value)
+        if self.submit_control not in pages.SUBMIT_CONTROLS:
+            raise ValueError(f"submit_control must be one of {sorted(pages.SUBMIT_CONTROLS)}")
+        if self.key_case not in VARIANT_KEY_CASES or self.answer_shape not in ANSWER_SHAPES:
+            raise ValueError(f"key_case in {VARIANT_KEY_CASES}, answer_shape in {ANSWER_SHAPES}")
 
 
 @dataclass
@@ -52,6 +74,19 @@ class _SolveTask:
     ready_at: float
     cost: float
     token: str | None = None
+    # What the solver API saw of this solve (epoch s): who still polls for it, and until when.
+    submitted_at: float = field(default_factory=time.time)
+    polls: int = 0
+    last_poll_at: float | None = None
+
+    def to_json(self, task_id: str) -> dict[str, Any]:
+        return {
+            "id": task_id,
+            "submitted_at": self.submitted_at,
+            "polls": self.polls,
+            "last_poll_at": self.last_poll_at,
+            "solved": self.token is not None,
+        }
 
 
 @dataclass
@@ -71,6 +106,7 @@ class SimulatorState:
         self.log: list[dict[str, Any]] = []
         self.counters: Counter[str] = Counter()
         self.rate: dict[str, deque[float]] = {}
+        self.wsp_sessions: dict[str, str] = {}  # PHPSESSID → the page's current anti-replay token
         release = getattr(self, "release", None)
         if release is not None:
             release.set()  # wake hung requests so they finish
@@ -83,9 +119,9 @@ class SimulatorState:
         self.counters["tokens_issued"] += 1
         return token
 
-    def spend_token(self, token: Any) -> str | None:
+    def spend_token(self, token: Any, source: str = "consultacenso") -> str | None:
         """Accept (and burn) a token, or say why not."""
-        if self.fire("captcha_reject"):
+        if self.fire("captcha_reject", source=source):
             return "forced"
         info = self.tokens.get(token) if isinstance(token, str) else None
         if info is None:
@@ -98,7 +134,7 @@ class SimulatorState:
         return None
 
     # --- faults -------------------------------------------------------------------------
-    def fire(self, name: str, target: str | None = None) -> Fault | None:
+    def fire(self, name: str, target: str | None = None, source: str | None = None) -> Fault | None:
         fault = self.faults.get(name)
         if fault is None:
             return None
@@ -106,6 +142,8 @@ class SimulatorState:
             del self.faults[name]
             return None
         if target is not None and not fault.applies_to(target):
+            return None
+        if source is not None and not fault.applies_to_source(source):
             return None
         return fault if fault.fire() else None
 
@@ -165,11 +203,28 @@ class _Dropped(Exception):
     """The connection was reset on purpose; there is no answer to send."""
 
 
-async def _gate(state: SimulatorState, request: web.Request, target: str) -> web.Response | None:
+class _ClientGone(_Dropped):
+    """The client closed the connection while its request hung (it timed out and left)."""
+
+
+async def _hang(state: SimulatorState, request: web.Request) -> None:
+    """Hold the request until the test releases it, or until the client goes away, as a real
+    server notices a closed connection: a consulta the client gave up on is no longer out."""
+    while not state.release.is_set():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise _ClientGone
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.release.wait(), 0.1)
+
+
+async def _gate(
+    state: SimulatorState, request: web.Request, target: str, source: str = "consultacenso"
+) -> web.Response | None:
     """What F5 and the network do before the application sees the request."""
     if state.settings.strict and _is_headless(request):
         return _block(state)
-    if state.fire("bot_block"):
+    if state.fire("bot_block", source=source):
         return _block(state)
     cookie = state.read_cookie(request)
     if cookie is None:
@@ -180,14 +235,14 @@ async def _gate(state: SimulatorState, request: web.Request, target: str) -> web
     if state.settings.strict and cookie[1]:
         return _block(state)
     for name in HTTP_FAULTS:
-        fault = state.fire(name, target)
+        fault = state.fire(name, target, source)
         if fault is None:
             continue
         if name == "conn_reset":
             _reset_connection(request)
             raise _Dropped
         if name == "hang":
-            await state.release.wait()
+            await _hang(state, request)
             return web.Response(status=503, text="released")
         if name == "slow":
             await asyncio.sleep(float(fault.params.get("delay", 5)))
@@ -225,7 +280,8 @@ def build_app(initial: SimulatorSettings | None = None) -> web.Application:
         html = pages.app_page(
             sitekey=state.settings.sitekey,
             token_lifetime=state.settings.token_lifetime,
-            changed_markup=state.fire("markup_changed") is not None,
+            changed_markup=state.fire("markup_changed", source="consultacenso") is not None,
+            submit_control=state.settings.submit_control,
         )
         return web.Response(text=html, content_type="text/html")
 
@@ -237,36 +293,55 @@ def build_app(initial: SimulatorSettings | None = None) -> web.Application:
             return web.Response()
         return gated or web.json_response({"ok": True, "data": ELECTIONS})
 
+    async def _logged(request: web.Request, source: str, cedula: Any, answer) -> web.Response:
+        """Count and log one consulta of `source` while `answer` (→ response, outcome) runs."""
+        state.counters["consultas"] += 1
+        if source != "consultacenso":
+            state.counters[f"{source}_consultas"] += 1
+        cookie = state.read_cookie(request)
+        entry: dict[str, Any] = {
+            "ts": time.time(),
+            "client": _client_id(request),
+            "cedula": cedula,
+            "source": source,
+            "session": cookie[0][:12] if cookie else None,
+            "outcome": "pending",
+        }
+        state.log.append(entry)  # appended first: hung requests show up in the log too
+        try:
+            response, entry["outcome"] = await answer
+        except _ClientGone:
+            entry["outcome"], entry["http_status"] = "client_gone", None
+            return web.Response()
+        except _Dropped:
+            entry["outcome"], entry["http_status"] = "conn_reset", None
+            return web.Response()
+        finally:
+            # When the answer left (or the connection dropped): with `ts`, the span the
+            # consulta was out, to show no two of one cédula overlap. A hung one has none.
+            entry["answered_ts"] = time.time()
+        entry["http_status"] = response.status
+        return response
+
+    def _gated_kind(gated: web.Response) -> str:
+        kinds = {429: "http_429", 503: "http_503"}
+        return kinds.get(gated.status) or (
+            "blocked" if "rejected" in (gated.text or "") else "challenge"
+        )
+
     @routes.post("/back/api/consulta")
     async def consulta(request: web.Request) -> web.StreamResponse:
-        state.counters["consultas"] += 1
-        entry: dict[str, Any] = {"ts": time.time(), "client": _client_id(request), "cedula": None}
-        cookie = state.read_cookie(request)
-        entry["session"] = cookie[0][:12] if cookie else None
         try:
             body = await request.json()
         except Exception:
             body = {}
-        if isinstance(body, dict):
-            entry["cedula"] = body.get("documento")
-        state.log.append(entry)  # appended first: hung requests show up in the log too
-        entry["outcome"] = "pending"
-        try:
-            response, entry["outcome"] = await _consulta(request, body)
-        except _Dropped:
-            entry["outcome"], entry["http_status"] = "conn_reset", None
-            return web.Response()
-        entry["http_status"] = response.status
-        return response
+        cedula = body.get("documento") if isinstance(body, dict) else None
+        return await _logged(request, "consultacenso", cedula, _consulta(request, body))
 
     async def _consulta(request: web.Request, body: Any) -> tuple[web.Response, str]:
         gated = await _gate(state, request, "consulta")
         if gated is not None:
-            kinds = {429: "http_429", 503: "http_503"}
-            kind = kinds.get(gated.status) or (
-                "blocked" if "rejected" in (gated.text or "") else "challenge"
-            )
-            return gated, kind
+            return gated, _gated_kind(gated)
         s = state.settings
         if s.rate_limit > 0:
             now, hits = time.monotonic(), state.rate.setdefault(_client_id(request), deque())
@@ -294,11 +369,76 @@ def build_app(initial: SimulatorSettings | None = None) -> web.Application:
             state.counters["token_rejections"] += 1
             state.counters[f"token_rejections_{why}"] += 1
             return web.json_response({"ok": False, "error": TOKEN_REJECTED}), f"token_{why}"
-        if state.fire("json_changed"):
+        if state.fire("json_changed", source="consultacenso"):
             changed = {"status": "success", "result": {"persona": {"documento": documento}}}
             return web.json_response(changed), "json_changed"
-        answer = census.answer_for(documento)
+        if s.answer_shape == "table":
+            table = census.table_for(documento)
+            return web.Response(text=table, content_type="text/html"), census.expected_status(
+                documento
+            )
+        answer = census.answer_for(documento, key_case=s.key_case, mesa_as_number=s.mesa_as_number)
         return web.json_response(answer), census.expected_status(documento)
+
+    # --- wsp: the older form, posting multipart to its own URL ------------------------------
+    @routes.get(pages.WSP_PATH)
+    async def wsp_page(request: web.Request) -> web.StreamResponse:
+        try:
+            gated = await _gate(state, request, "page", "wsp")
+        except _Dropped:
+            return web.Response()
+        if gated is not None:
+            return gated
+        state.counters["page_loads"] += 1
+        state.counters["wsp_page_loads"] += 1
+        session = request.cookies.get(pages.WSP_SESSION_COOKIE) or secrets.token_hex(13)
+        nonce = secrets.token_hex(16)  # a new anti-replay token on every load
+        state.wsp_sessions[session] = nonce
+        html = pages.wsp_page(
+            sitekey=state.settings.wsp_sitekey,
+            token=nonce,
+            changed_markup=state.fire("markup_changed", source="wsp") is not None,
+        )
+        response = web.Response(text=html, content_type="text/html")
+        response.set_cookie(pages.WSP_SESSION_COOKIE, session, path="/")
+        return response
+
+    @routes.post(pages.WSP_PATH)
+    async def wsp_consulta(request: web.Request) -> web.StreamResponse:
+        try:
+            form = await request.post()
+        except Exception:
+            form = {}
+        cedula = str(form.get("nuip", "")) or None
+        return await _logged(request, "wsp", cedula, _wsp_consulta(request, form))
+
+    async def _wsp_consulta(request: web.Request, form: Any) -> tuple[web.Response, str]:
+        gated = await _gate(state, request, "consulta", "wsp")
+        if gated is not None:
+            return gated, _gated_kind(gated)
+        session = request.cookies.get(pages.WSP_SESSION_COOKIE, "")
+        expected = state.wsp_sessions.get(session)
+        if state.fire("wsp_reload") or expected is None or form.get("token") != expected:
+            return web.json_response({"success": False, "reload": True}), "reload"
+        why = state.spend_token(form.get("g-recaptcha-response"), source="wsp")
+        if why is None:
+            del state.wsp_sessions[session]  # an answered page token never posts again
+        else:
+            state.counters["token_rejections"] += 1
+            state.counters[f"token_rejections_{why}"] += 1
+            refused = {"success": False, "data": {"message": WSP_CAPTCHA_MISSING}}
+            return web.json_response(refused), f"token_{why}"
+        if state.fire("upstream_timeout", source="wsp"):
+            timeout = {"success": False, "data": {"message": WSP_UPSTREAM_TIMEOUT}}
+            return web.json_response(timeout), "upstream_timeout"
+        nuip = str(form.get("nuip", ""))
+        if not re.fullmatch(r"[0-9]{3,10}", nuip) or form.get("tipo") != "-1":
+            bad = {"success": False, "data": {"message": "Número de documento no válido"}}
+            return web.json_response(bad), "bad_document"
+        if state.fire("json_changed", source="wsp"):
+            return web.json_response({"estado": "ok", "html": "<p></p>"}), "json_changed"
+        answer = {"success": True, "data": {"message": census.table_for(nuip)}}
+        return web.json_response(answer), census.expected_status(nuip)
 
     # --- the reCAPTCHA-like widget --------------------------------------------------------
     @routes.post("/recaptcha/api2/userverify")
@@ -340,7 +480,7 @@ def build_app(initial: SimulatorSettings | None = None) -> web.Application:
         s = state.settings
         if params.get("method") != "userrecaptcha":
             return _solver_answer(params, 0, "ERROR_BAD_PARAMETERS")
-        if params.get("googlekey") != s.sitekey:
+        if params.get("googlekey") not in (s.sitekey, s.wsp_sitekey):
             return _solver_answer(params, 0, "ERROR_GOOGLEKEY")
         if not params.get("pageurl"):
             return _solver_answer(params, 0, "ERROR_PAGEURL")
@@ -366,6 +506,8 @@ def build_app(initial: SimulatorSettings | None = None) -> web.Application:
         task = state.tasks.get(params.get("id", ""))
         if task is None:
             return _solver_answer(params, 0, "ERROR_WRONG_CAPTCHA_ID")
+        task.polls += 1
+        task.last_poll_at = time.time()
         if time.monotonic() < task.ready_at:
             return _solver_answer(params, 0, "CAPCHA_NOT_READY")
         if task.token is None:
@@ -383,6 +525,10 @@ def build_app(initial: SimulatorSettings | None = None) -> web.Application:
     @routes.get("/__sim__/log")
     async def get_log(request: web.Request) -> web.Response:
         return web.json_response(state.log)
+
+    @routes.get("/__sim__/solves")
+    async def get_solves(request: web.Request) -> web.Response:
+        return web.json_response([task.to_json(i) for i, task in state.tasks.items()])
 
     @routes.post("/__sim__/reset")
     async def reset(request: web.Request) -> web.Response:

@@ -101,10 +101,68 @@ def _novelty(message: str, description: str) -> dict[str, Any]:
     return {"ok": True, "novedad": True, "mensaje": message, "descripcion": description}
 
 
-def answer_for(cedula: str) -> dict[str, Any]:
-    """The census API's JSON answer for `cedula` (stable across runs and processes)."""
+def answer_for(cedula: str, *, key_case: str = "mixed", mesa_as_number: bool = False) -> dict:
+    """The census API's JSON answer for `cedula` (stable across runs and processes).
+
+    Page variants (`SimulatorSettings`): `key_case` "upper"/"lower" forces the case of every
+    key of `data` and `mapa` ("mixed": the known numbers' own, else varied by cédula);
+    `mesa_as_number` sends `mesa` as a JSON number."""
+    answer = _answer(cedula)
+    if answer.get("encontrado"):
+        change = {"upper": str.upper, "lower": str.lower}.get(key_case)
+        for part in ("data", "mapa"):
+            if change is not None:
+                answer[part] = {change(k): v for k, v in answer[part].items()}
+        if mesa_as_number:
+            answer["data"] = {
+                k: int(v) if k.lower() == "mesa" else v for k, v in answer["data"].items()
+            }
+    return answer
+
+
+def _kind(cedula: str) -> str:
     known = {v: k for k, v in KNOWN_CEDULAS.items()}.get(cedula)
-    kind = known or _bucket(cedula)
+    return known or _bucket(cedula)
+
+
+def table_for(cedula: str) -> str:
+    """The answer as the HTML table the older pages render (wsp always; consultacenso in
+    January 2026): found, or a cancelled document's novelty; a text for other states."""
+    answer = _answer(cedula)
+    if answer.get("encontrado"):
+        data = {k.lower(): v for k, v in answer["data"].items()}
+        columns = [
+            ("NUIP", data["nuip"]),
+            ("DEPARTAMENTO", data["nom_depto"]),
+            ("MUNICIPIO", data["nom_mun"]),
+            ("PUESTO", data["nom_puesto"]),
+            ("DIRECCIÓN", data["direccion"]),
+            ("MESA", f"<b>{data['mesa']}</b>"),
+        ]
+    elif answer.get("novedad") or _kind(cedula) == "deceased_not_found_shape":
+        h = _digest(cedula)
+        columns = [
+            ("NUIP", cedula),
+            ("NOVEDAD", answer["mensaje"]),
+            ("RESOLUCIÓN", answer.get("descripcion", "Resolución 1234 de 2021")),
+            ("FECHA NOVEDAD", f"{2015 + h[13] % 10}-{h[14] % 12 + 1:02d}-{h[15] % 28 + 1:02d}"),
+        ]
+    else:
+        return f"<h4><b>Señor Ciudadano:</b> {answer['mensaje']}</h4>"
+    head = "".join(f"<th class='text-center'>{name}</th>" for name, _ in columns)
+    cells = "".join(f"<td data-th='{name}'>{value}</td>" for name, value in columns)
+    return (
+        "<div class='table-responsive'><table class='display responsive table table-bordered"
+        f" table-striped' id='consulta'><thead><tr>{head}</tr></thead><tbody><tr>{cells}"
+        "</tr></tbody></table></p></div><h3><b>Señor Ciudadano:</b></h3><h4 style='font-weight:"
+        " 400 !important;'>Si usted realizó su trámite de inscripción, recuerde que éste se verá"
+        " reflejado una vez sea validado.</h4>"
+    )
+
+
+def _answer(cedula: str) -> dict[str, Any]:
+    kind = _kind(cedula)
+    known = kind if cedula in KNOWN_CEDULAS.values() else None
     resolution = f"Resolución {int.from_bytes(_digest(cedula)[11:13], 'big') % 9000 + 1000} de 2021"
     if kind == "found":
         upper = True if known else bool(_digest(cedula)[12] % 2)  # vary key case, stably

@@ -1,13 +1,30 @@
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.core.validators import MaxLengthValidator
+from django.utils.translation import gettext_lazy as _
+
+from privacy import policy
 
 
 class SignUpForm(UserCreationForm):
+    """A new account accepts the data policy in force (privacy.policy records which version)."""
+
+    accept_policy = forms.BooleanField(
+        label=_("Leí y acepto la política de tratamiento de datos personales"),
+        required=True,
+        error_messages={"required": _("Para crear la cuenta debes aceptar la política de datos.")},
+    )
+
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The version shown is the one accepted, even if another is published meanwhile.
+        self.policy_version = policy.current_version()
 
 
 class BoundedUsernameMixin:

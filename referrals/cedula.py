@@ -1,18 +1,22 @@
-"""Cédula numbers as people type them, and as the census page accepts them.
+"""Cédulas as people type them: scraping.cedula's rules, with a message for people per rule.
 
-People write `1.020.304.050`, `1 020 304 050` or `1-020-304-050`; the site takes digits only.
-Normalise first, then validate: 3 to 10 ASCII digits (older cédulas are short, recent ones have
-10 digits), never a leading zero. Unicode digits such as `١٢٣` are refused rather than
-converted: what the user sees must be exactly what we send.
+`clean_cedula` is the portal's way in (forms, imports, services): the digits, or InvalidCedula
+with a message for the user.
 """
-
-import re
 
 from django.utils.translation import gettext, gettext_noop
 
-from scraping.cedula import MAX_DIGITS, MIN_DIGITS, strip_separators
+from scraping import cedula as rules
 
-_ASCII_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+MESSAGES = {
+    rules.Rule.EMPTY: gettext_noop("Escribe el número de cédula."),
+    rules.Rule.NOT_DIGITS: gettext_noop(
+        "La cédula solo puede tener números (puedes separarlos con puntos o espacios)."
+    ),
+    rules.Rule.LENGTH: gettext_noop("La cédula debe tener entre %(min)d y %(max)d dígitos."),
+    rules.Rule.LEADING_ZERO: gettext_noop("La cédula no puede empezar por 0."),
+}
+PARAMS = {rules.Rule.LENGTH: {"min": rules.MIN_DIGITS, "max": rules.MAX_DIGITS}}
 
 
 class InvalidCedula(ValueError):
@@ -30,24 +34,9 @@ class InvalidCedula(ValueError):
         return text % self.params if self.params else text
 
 
-def normalize_cedula(raw: object) -> str:
-    """Return the cédula as digits only, or raise InvalidCedula with a message for the user."""
-    if not isinstance(raw, str):
-        raise InvalidCedula(gettext_noop("Escribe el número de cédula."))
-    digits = strip_separators(raw)
-    if not digits:
-        raise InvalidCedula(gettext_noop("Escribe el número de cédula."))
-    if not _ASCII_DIGITS.fullmatch(digits):
-        raise InvalidCedula(
-            gettext_noop(
-                "La cédula solo puede tener números (puedes separarlos con puntos o espacios)."
-            )
-        )
-    if not MIN_DIGITS <= len(digits) <= MAX_DIGITS:
-        raise InvalidCedula(
-            gettext_noop("La cédula debe tener entre %(min)d y %(max)d dígitos."),
-            {"min": MIN_DIGITS, "max": MAX_DIGITS},
-        )
-    if digits[0] == "0":
-        raise InvalidCedula(gettext_noop("La cédula no puede empezar por 0."))
-    return digits
+def clean_cedula(raw: object) -> str:
+    """The cédula as digits only, or InvalidCedula with a message for the user."""
+    try:
+        return rules.normalize_cedula(raw)
+    except rules.InvalidCedula as exc:
+        raise InvalidCedula(MESSAGES[exc.rule], PARAMS.get(exc.rule)) from None

@@ -5,9 +5,10 @@ One place for these texts so the list, the detail page and the export say the sa
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Referral, Status
+from .models import Referral, Status  # models import nothing of this module
 
 DELAYED = "delayed"
 DELAYED_LABEL = _("Demorado")
@@ -71,5 +72,6 @@ def status_view(referral: Referral) -> StatusView:
     )
     explanation = str(explanation)
     if referral.status == Status.FAILED and referral.last_error:
-        explanation = f"{explanation} {referral.last_error}"
+        # Stored in Spanish (the msgid, pipeline.verification.USER_MESSAGES): shown translated.
+        explanation = f"{explanation} {gettext(referral.last_error)}"
     return StatusView(referral.status, label, explanation)

@@ -1,29 +1,18 @@
-"""The filtered list as a CSV that Excel in Colombia opens correctly on a double click.
+"""The filtered list as a CSV for Excel (project/spreadsheet.py: `;`, UTF-8 with BOM, formulas
+neutralised), its last line saying who exported it and when (an export leaves the portal: the
+file itself names who took it)."""
 
-Choices: `;` as separator, because Colombian Excel uses `,` as the decimal mark and so expects
-`;` between columns (a `,` file opens as one column); UTF-8 with a BOM, which is how Excel
-recognises UTF-8 (without it, "Bogotá" shows as "BogotÃ¡"). Cells that a spreadsheet would run
-as a formula are neutralised (OWASP "CSV injection").
-"""
-
-import csv
 from collections.abc import Iterable, Iterator
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from project.spreadsheet import FORMULA_PREFIXES, csv_lines, neutralise
+
 from .explanations import status_view
 from .models import Referral
 
-DELIMITER = ";"
-BOM = "\ufeff"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: object) -> str:
-    """`=HYPERLINK(...)` → `'=HYPERLINK(...)`: shown as text, never evaluated."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+__all__ = ["FORMULA_PREFIXES", "export_lines", "header", "neutralise", "referral_row"]
 
 
 def header() -> list[str]:
@@ -36,6 +25,7 @@ def header() -> list[str]:
         _("Puesto"),
         _("Dirección"),
         _("Mesa"),
+        _("Fuente"),
         _("Detalle"),
         _("Registrado"),
     ]
@@ -53,21 +43,17 @@ def referral_row(referral: Referral) -> list[str]:
         referral.puesto,
         referral.direccion,
         referral.mesa,
+        referral.get_census_source_display(),  # the census page that answered
         view.explanation,
         created,
     ]
 
 
-class _Line:
-    """A file-like object csv.writer writes one line to, so lines can be streamed."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
-def export_lines(referrals: Iterable[Referral]) -> Iterator[str]:
-    """The CSV, line by line, starting with the BOM and the header."""
-    writer = csv.writer(_Line(), delimiter=DELIMITER, lineterminator="\r\n")
-    yield BOM + writer.writerow(header())
-    for referral in referrals:
-        yield writer.writerow([neutralise(cell) for cell in referral_row(referral)])
+def export_lines(referrals: Iterable[Referral], *, exported_by: str = "") -> Iterator[str]:
+    """The CSV, line by line, starting with the BOM and the header; with `exported_by`, a last
+    line saying who exported it and when."""
+    footer = []
+    if exported_by:
+        when = timezone.localtime().strftime("%Y-%m-%d %H:%M")
+        footer = [_("Exportado por %(user)s el %(when)s") % {"user": exported_by, "when": when}]
+    return csv_lines(header(), (referral_row(r) for r in referrals), footer)

@@ -1,5 +1,6 @@
-"""Narrowing "Mis referidos": by status, municipio, puesto and a search box, plus the
-"por puesto" summary. Every function takes the user's own queryset; none widens it."""
+"""Narrowing the referral list: by status, leader, municipio, puesto, mesa and a search box,
+plus the "por puesto" summary. Every function takes a queryset already scoped by
+referrals.selectors; none widens it (a leader id outside the scope simply matches nothing)."""
 
 from dataclasses import dataclass
 
@@ -8,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 from scraping.cedula import strip_separators
 
 from .explanations import DELAYED, DELAYED_LABEL
+from .folding import Folded, fold
 from .models import Status
 
 MAX_QUERY_CHARS = 100
@@ -18,6 +20,8 @@ class ReferralFilters:
     status: str = ""
     municipio: str = ""
     puesto: str = ""
+    mesa: str = ""
+    leader: str = ""
     q: str = ""
 
     @classmethod
@@ -30,12 +34,16 @@ class ReferralFilters:
             status=status,
             municipio=_text(params, "municipio")[:100],
             puesto=_text(params, "puesto")[:200],
+            mesa=_text(params, "mesa")[:20],
+            leader=_digits(_text(params, "leader")[:12]),
             q=" ".join(_text(params, "q").split())[:MAX_QUERY_CHARS],
         )
 
     @property
     def active(self) -> bool:
-        return bool(self.status or self.municipio or self.puesto or self.q)
+        return bool(
+            self.status or self.municipio or self.puesto or self.mesa or self.leader or self.q
+        )
 
     def as_query(self) -> dict[str, str]:
         """The non-empty filters, for links that must keep them (pages, export)."""
@@ -48,6 +56,10 @@ def _text(params, name: str) -> str:
     return params.get(name, "").replace("\x00", "")
 
 
+def _digits(text: str) -> str:
+    return text if text.isascii() and text.isdigit() else ""
+
+
 def apply_filters(referrals: QuerySet, filters: ReferralFilters) -> QuerySet:
     if filters.status == DELAYED:
         referrals = referrals.filter(status__in=Status.in_flight(), stale_flagged_at__isnull=False)
@@ -57,6 +69,10 @@ def apply_filters(referrals: QuerySet, filters: ReferralFilters) -> QuerySet:
         referrals = referrals.filter(municipio=filters.municipio)
     if filters.puesto:
         referrals = referrals.filter(puesto=filters.puesto)
+    if filters.mesa:
+        referrals = referrals.filter(mesa=filters.mesa)
+    if filters.leader:
+        referrals = referrals.filter(referred_by_id=int(filters.leader))
     if filters.q:
         # A number, however it is typed (1.020.304), searches cédulas by their beginning;
         # anything else searches names.
@@ -64,18 +80,27 @@ def apply_filters(referrals: QuerySet, filters: ReferralFilters) -> QuerySet:
         if digits.isascii() and digits.isdigit():
             referrals = referrals.filter(cedula__startswith=digits)
         else:
-            referrals = referrals.filter(full_name__icontains=filters.q)
+            # Accents and case ignored: "munoz" finds "Muñoz".
+            referrals = referrals.annotate(name_folded=Folded("full_name")).filter(
+                name_folded__contains=fold(filters.q)
+            )
     return referrals
 
 
-def filter_choices(referrals: QuerySet) -> dict:
-    """Options for the selects, from the user's own data only."""
+def filter_choices(referrals: QuerySet, filters: ReferralFilters | None = None) -> dict:
+    """Options for the selects, from the user's own data only; with a municipio chosen, the
+    puestos are that municipio's."""
     statuses = [(value, label) for value, label in Status.choices]
     statuses.append((DELAYED, DELAYED_LABEL))
+    places = (
+        referrals.filter(municipio=filters.municipio)
+        if filters and filters.municipio
+        else referrals
+    )
     return {
         "statuses": statuses,
         "municipios": _distinct(referrals, "municipio"),
-        "puestos": _distinct(referrals, "puesto"),
+        "puestos": _distinct(places, "puesto"),
     }
 
 

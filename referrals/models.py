@@ -3,6 +3,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from .links import safe_map_url
+
 
 class Status(models.TextChoices):
     """Where a referral is in its verification. The one list of states."""
@@ -67,7 +69,30 @@ class ImportBatch(models.Model):
         return reverse("referrals:import-detail", args=[self.pk])
 
 
+# The census pages that can answer (`scraping.sources`), as people read them.
+CENSUS_SOURCE_CHOICES = [
+    ("consultacenso", "consultacenso.registraduria.gov.co"),
+    ("wsp", _("wsp.registraduria.gov.co (formulario anterior)")),
+]
+
+
+class ConsentMethod(models.TextChoices):
+    """How the person's authorization to handle their data was obtained."""
+
+    LEADER_ATTESTATION = "attested", _("El líder certifica que la persona autorizó")
+    IMPORT_ATTESTATION = "import", _("Certificada al confirmar la importación")
+    SELF_ACCEPTANCE = "self", _("La persona aceptó la política al registrarse")
+    API_ATTESTATION = "api", _("Certificada por la integración (API)")
+    LEGACY = "legacy", _("Sin registro (anterior a la política)")
+
+
 class Referral(models.Model):
+    class Source(models.TextChoices):
+        FORM = "form", _("Formulario")
+        IMPORT = "import", _("Importación")
+        LINK = "link", _("Enlace de autorregistro")
+        API = "api", _("API")
+
     cedula = models.CharField(
         _("cédula"),
         max_length=10,
@@ -97,32 +122,66 @@ class Referral(models.Model):
         related_name="referrals",
         verbose_name=_("importación"),
     )
+    source = models.CharField(
+        _("origen"), max_length=8, choices=Source.choices, default=Source.FORM
+    )
+    # The data subject's authorization (Ley 1581 de 2012, art. 9): how it was obtained, under
+    # which version of the data policy, when, and who registered it. Every path that creates a
+    # referral passes one (referrals.services.Authorization); `legacy` marks referrals made
+    # before it was recorded.
+    consent_method = models.CharField(
+        _("autorización"),
+        max_length=16,
+        choices=ConsentMethod.choices,
+        default=ConsentMethod.LEGACY,
+    )
+    consent_policy_version = models.CharField(
+        _("versión de la política"), max_length=40, blank=True
+    )
+    consent_at = models.DateTimeField(_("autorización registrada"), null=True, blank=True)
+    consent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("autorización registrada por"),
+    )
+    # The last re-verification asked by its owner or their coordinator: the cooldown's clock.
+    reverify_requested_at = models.DateTimeField(
+        _("verificación repetida pedida"), null=True, blank=True
+    )
     # Short, user-safe text: never a traceback.
     last_error = models.CharField(_("último error"), max_length=300, blank=True)
 
     # The claim held by the task run that is verifying this referral right now (see
-    # services.claim_referral): who holds it and since when, so a run that died is recognised.
-    claimed_by = models.CharField(max_length=64, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    # pipeline.verification.claim_referral): who holds it and since when, so a run that died
+    # is recognised.
+    claimed_by = models.CharField(_("tomado por"), max_length=64, blank=True)
+    claimed_at = models.DateTimeField(_("tomado a las"), null=True, blank=True)
 
     # Stale-sweep bookkeeping.
-    requeue_count = models.PositiveSmallIntegerField(default=0)
+    requeue_count = models.PositiveSmallIntegerField(_("veces re-encolado"), default=0)
     stale_flagged_at = models.DateTimeField(_("marcado como demorado"), null=True, blank=True)
 
     # What the census said.
     census_status = models.CharField(_("estado en el censo"), max_length=32, blank=True)
     census_message = models.CharField(_("mensaje del censo"), max_length=500, blank=True)
-    departamento = models.CharField(max_length=100, blank=True)
-    municipio = models.CharField(max_length=100, blank=True)
+    departamento = models.CharField(_("departamento"), max_length=100, blank=True)
+    municipio = models.CharField(_("municipio"), max_length=100, blank=True)
     puesto = models.CharField(_("puesto de votación"), max_length=200, blank=True)
     direccion = models.CharField(_("dirección"), max_length=200, blank=True)
-    mesa = models.CharField(max_length=20, blank=True)
+    mesa = models.CharField(_("mesa"), max_length=20, blank=True)
     fecha_ingreso = models.CharField(_("fecha de inscripción"), max_length=40, blank=True)
     coddivipol = models.CharField(_("código DIVIPOL"), max_length=40, blank=True)
-    latitude = models.FloatField(null=True, blank=True)
-    longitude = models.FloatField(null=True, blank=True)
-    map_url = models.URLField(max_length=500, blank=True)
-    census_raw = models.JSONField(default=dict, blank=True)
+    latitude = models.FloatField(_("latitud"), null=True, blank=True)
+    longitude = models.FloatField(_("longitud"), null=True, blank=True)
+    map_url = models.URLField(_("enlace al mapa"), max_length=500, blank=True)
+    census_raw = models.JSONField(_("respuesta completa del censo"), default=dict, blank=True)
+    # The census page that answered (`scraping.sources`: consultacenso, or the older wsp form).
+    census_source = models.CharField(
+        _("fuente del censo"), max_length=20, blank=True, choices=CENSUS_SOURCE_CHOICES
+    )
 
     class Meta:
         verbose_name = _("referido")
@@ -150,11 +209,9 @@ class Referral(models.Model):
         return self.status in Status.in_flight()
 
     @property
-    def user_status(self):
-        """Badge label and explanation for the user (referrals.explanations)."""
-        from .explanations import status_view  # it imports this module
-
-        return status_view(self)
+    def map_link(self) -> str:
+        """The census map URL if it is safe to show as a link (referrals/links.py), else ""."""
+        return safe_map_url(self.map_url)
 
 
 class ScrapeAttempt(models.Model):
@@ -176,6 +233,10 @@ class ScrapeAttempt(models.Model):
     error_class = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=300, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The census page this run went to, and what it answered (size-capped, captcha tokens
+    # redacted: `pipeline.verification.raw_answer`), so a maintainer can see what the site said.
+    source = models.CharField(_("fuente"), max_length=20, blank=True)
+    raw_answer = models.TextField(_("respuesta de la página"), blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -184,18 +245,73 @@ class ScrapeAttempt(models.Model):
         return f"attempt {self.pk} of {self.referral_id}: {self.outcome}"
 
 
-class Alert(models.Model):
-    """Every alert raised for on-call, whether or not it was delivered (dedup keeps the rest)."""
+class CutoverRecord(models.Model):
+    """One user or referral carried over from a Django-Q2 portal (`cutover_from_django_q`).
 
-    key = models.CharField(max_length=200, db_index=True)
-    title = models.CharField(max_length=200)
-    body = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    delivery_error = models.CharField(max_length=300, blank=True)
+    The record of what was carried over: a second run finds it and neither imports the row again
+    nor publishes its verification again. A referral's record is written in the transaction that
+    creates the referral, `published` set when its verification is published on that commit.
+    """
+
+    class Kind(models.TextChoices):
+        USER = "user", _("usuario")
+        REFERRAL = "referral", _("referido")
+
+    source = models.CharField(_("origen"), max_length=100)
+    kind = models.CharField(_("tipo"), max_length=16, choices=Kind.choices)
+    source_key = models.CharField(_("id en el origen"), max_length=64)
+    target_id = models.PositiveBigIntegerField(_("id aquí"))
+    old_status = models.CharField(_("estado en el origen"), max_length=64, blank=True)
+    published = models.BooleanField(_("verificación publicada"), default=False)
+    created_at = models.DateTimeField(_("creado"), auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        verbose_name = _("registro de migración")
+        verbose_name_plural = _("registros de migración")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "kind", "source_key"], name="cutover_record_unique"
+            ),
+        ]
 
     def __str__(self):
-        return self.title
+        return f"{self.source} {self.kind} {self.source_key} → {self.target_id}"
+
+
+class DuplicateClaim(models.Model):
+    """Someone tried to register a cédula that is already in the program and that they may not
+    see. They got a neutral answer; the owning team's coordinator (or the manager) sees the
+    claim and resolves it. Deleted with the referral (it names no one else)."""
+
+    referral = models.ForeignKey(
+        Referral, on_delete=models.CASCADE, related_name="claims", verbose_name=_("referido")
+    )
+    claimant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("quién lo intentó"),
+    )
+    source = models.CharField(_("por dónde"), max_length=8, choices=Referral.Source.choices)
+    api = models.BooleanField(_("por la API"), default=False)
+    created_at = models.DateTimeField(_("cuándo"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resuelto"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resuelto por"),
+    )
+    resolution = models.CharField(_("resolución"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("cédula repetida")
+        verbose_name_plural = _("cédulas repetidas")
+        ordering = ["resolved_at", "-created_at"]
+
+    def __str__(self):
+        return f"claim {self.pk} on referral {self.referral_id}"

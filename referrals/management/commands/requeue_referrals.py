@@ -5,16 +5,15 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from project.durations import parse_duration
 from referrals import services
 from referrals.models import Referral, Status
-
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_age(text: str) -> timedelta:
     try:
-        return timedelta(seconds=float(text[:-1]) * UNITS[text[-1]])
-    except (KeyError, ValueError, IndexError):
+        return timedelta(seconds=parse_duration(text))
+    except ValueError:
         raise CommandError(
             f"--older-than takes a number and s/m/h/d, like 90m or 1h: {text!r}"
         ) from None

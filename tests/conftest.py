@@ -1,9 +1,76 @@
+import os
+
+import execnet
 import pytest
 import redis as redis_lib
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from simulator import testing as simulator_fixtures
 from tests.procs import WorkerProcess, child_env
+
+# One simulator for the whole run (session), reset before and after each test that takes it;
+# tests/scraping uses the same one.
+census_simulator = simulator_fixtures.census_simulator
+simulator = simulator_fixtures.simulator
+
+
+def pytest_xdist_setupnodes(config, specs):
+    """`make test` runs the suite in parallel processes (pytest-xdist). Each gets its own Redis
+    database (TEST_REDIS_DB 15, 14, ...: REDIS_URL in pyproject.toml is built from it) so no
+    process sees another's queues, locks or heartbeats; pytest-django already gives each its own
+    test database (the name suffixed _gw0, _gw1, ...). An execnet env value cannot hold "//",
+    hence a number, not a URL."""
+    base = int(os.environ.get("TEST_REDIS_DB", "15"))
+    for index, spec in enumerate(specs):
+        specs[index] = execnet.XSpec(f"{spec}//env:TEST_REDIS_DB={base - index}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Spread the long tests (`slow`, `soak`) over the first two thirds of the run. With
+    `--maxschedchunk 1` (make test) the parallel processes take the tests one by one in this
+    order, so the long ones run one or two at a time, beside short ones, instead of all at
+    once (they time real workers and browsers: piled together they starve each other) or at
+    the end (one process finishing alone)."""
+    hogs = [i for i in items if i.get_closest_marker("cpu_hogs")]  # last: see its marker
+    items[:] = [i for i in items if not i.get_closest_marker("cpu_hogs")]
+    # make test runs the CPU hogs in a process of their own, after the rest (TEST_HOGS=skip,
+    # then TEST_HOGS=only): alone on the machine, as they are meant to be.
+    phase = os.environ.get("TEST_HOGS", "")
+    if phase in ("skip", "only"):
+        dropped = hogs if phase == "skip" else items[:]
+        config.hook.pytest_deselected(items=dropped)
+        if phase == "only":
+            items[:] = hogs
+            return
+        hogs = []
+
+    def is_long(item):
+        return bool(item.get_closest_marker("slow") or item.get_closest_marker("soak"))
+
+    long_tests = [i for i in items if is_long(i)]
+    short_tests = [i for i in items if not is_long(i)]
+    if not long_tests or not short_tests:
+        items.extend(hogs)
+        return
+    step = max(1, (2 * len(short_tests)) // (3 * len(long_tests)))
+    ordered = []
+    for index, item in enumerate(short_tests):
+        if index % step == 0 and long_tests:
+            ordered.append(long_tests.pop(0))
+        ordered.append(item)
+    items[:] = ordered + long_tests + hogs
+
+
+@pytest.fixture(autouse=True)
+def _policy_cache():
+    """The data policy in force is cached a few seconds per process (privacy.policy): a test
+    that published a version, rolled back, must not leave it in force for the next one."""
+    from privacy import policy
+
+    policy.clear_cache()
+    yield
+    policy.clear_cache()
 
 
 @pytest.fixture
@@ -41,45 +108,30 @@ def start_worker(redis):
     """Start real Celery worker processes; all are stopped at the end of the test."""
     workers = []
 
-    def start(**kwargs):
+    def start(ready_timeout=30.0, **kwargs):
         worker = WorkerProcess(**kwargs)
-        workers.append(worker)
-        return worker.wait_ready()
+        workers.append(worker)  # before the wait: one that never gets ready is stopped too
+        return worker.wait_ready(ready_timeout)
 
     yield start
-    for worker in workers:
-        worker.stop()
-
-
-@pytest.fixture(scope="session")
-def simulator_server():
-    from scraping.simulator import SimulatorServer
-
-    with SimulatorServer(port=0) as server:
-        yield server
+    try:
+        for worker in workers:
+            worker.stop()
+    finally:  # whatever interrupted a stop, none is left running
+        for worker in workers:
+            worker.kill()
 
 
 @pytest.fixture
-def simulator(simulator_server):
-    """The local Registraduría simulator, reset to a clean state for each test."""
-    simulator_server.control.reset()
-    yield simulator_server
-    simulator_server.control.reset()
-
-
-@pytest.fixture
-def pipeline_env(simulator, monkeypatch):
+def pipeline_env(simulator):
     """Environment for worker processes that verify against the simulator, with fast,
-    test-sized timings. Tests override what they exercise.
-
-    Celery puts the publisher's time limits in each message, and they win over the worker's:
-    in production web and workers share one environment; here the test process publishes, so
-    it takes the worker's limits too."""
-    from referrals.tasks import verify_referral
+    test-sized timings. Tests override what they exercise. The workers' time limits are their
+    own: messages are sent by name and carry none (pipeline.dispatch)."""
 
     def make(**overrides):
         env = {
             "REGISTRADURIA_URL": simulator.url,
+            "REGISTRADURIA_WSP_URL": simulator.wsp_url,
             "CAPTCHA_SOLVER": "twocaptcha",
             "CAPTCHA_API_URL": simulator.solver_url,
             "CAPTCHA_API_KEY": "test-key",
@@ -95,10 +147,6 @@ def pipeline_env(simulator, monkeypatch):
             "CELERY_VISIBILITY_TIMEOUT": "300",
         }
         env.update({k: str(v) for k, v in overrides.items()})
-        hard = int(env["SCRAPING_TASK_TIME_LIMIT"])
-        monkeypatch.setattr(verify_referral, "time_limit", hard)
-        monkeypatch.setattr(verify_referral, "soft_time_limit", hard - max(5, hard // 6))
-        monkeypatch.setattr(verify_referral, "_exec_options", None)
         return child_env(**env)
 
     return make

@@ -1,8 +1,8 @@
-"""Real processes for tests: Celery workers (and later beat, Flower) on the test database."""
+"""Real processes for tests: Celery workers and beat on the test database (built on the
+harness the benchmarks share), manage.py commands, a webhook receiver."""
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -10,8 +10,11 @@ from pathlib import Path
 
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from harness.processes import ROOT, VENV_BIN, ChildProcess, celery_command, free_port, wait_until
+
+__all__ = ["ROOT", "VENV_BIN", "child_env", "free_port", "run_manage", "wait_for"]
+# Parallel test processes (pytest-xdist) keep their logs apart: worker-w1-gw0.log, ...
+LOG_SUFFIX = f"-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ""
 
 
 def test_database_url() -> str:
@@ -21,15 +24,6 @@ def test_database_url() -> str:
         return f"sqlite:///{s['NAME']}"
     auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now, for a server the test starts."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_manage(*args: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
@@ -52,7 +46,7 @@ def child_env(**overrides) -> dict:
     return env
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """`celery worker` as its own process group, the way production runs it."""
 
     def __init__(
@@ -66,52 +60,31 @@ class WorkerProcess:
         log=None,
     ):
         self.name = f"{name}-{os.getpid()}@%h"
-        self.log_path = log or ROOT / "test-artifacts" / f"worker-{name}.log"
-        self.log_path.parent.mkdir(exist_ok=True)
-        cmd = [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "project",
-            "worker",
-            "-Q",
-            queues,
-            "-c",
-            str(concurrency),
-            "-P",
-            pool,
-            "-n",
-            self.name,
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env or child_env(),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        cmd = celery_command(
+            "worker", queues=queues, concurrency=concurrency, pool=pool, name=self.name
         )
+        log_path = log or ROOT / "test-artifacts" / f"worker-{name}{LOG_SUFFIX}.log"
+        super().__init__(cmd, log_path=log_path, env=env or child_env())
 
     def wait_ready(self, timeout=30.0):
-        from project.celery import app
+        """Until the worker's heartbeat is in its Redis: what the pipeline itself counts as a
+        live worker (health, metrics, orphan reclaim), written just after the consumer starts."""
+        import redis
 
+        from pipeline.broker import HEARTBEAT_PREFIX
+
+        client = redis.Redis.from_url(self.env["REDIS_URL"])
+        pattern = f"{HEARTBEAT_PREFIX}{self.name.split('@')[0]}@*"
         deadline = time.monotonic() + timeout
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        ready_line = f"{self.name.split('@')[0]}@".encode()
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if not self.running():
+                self.kill()  # whatever of its process group is left
                 raise RuntimeError(f"worker exited early; see {self.log_path}")
-            with open(self.log_path, "rb") as log:
-                log.seek(max(0, offset - 4096))
-                if any(ready_line in line and b" ready." in line for line in log):
+            with contextlib.suppress(redis.RedisError):
+                if next(client.scan_iter(match=pattern, count=1000), None) is not None:
                     return self
-            replies = app.control.ping(timeout=0.5) or []
-            if any(self.name.split("@")[0] in next(iter(r)) for r in replies):
-                return self
+            time.sleep(0.1)
+        self.kill()  # never ready: nobody would stop it otherwise
         raise TimeoutError(f"worker not ready in {timeout}s; see {self.log_path}")
 
     def child_pids(self) -> list[int]:
@@ -119,72 +92,93 @@ class WorkerProcess:
 
         return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=False)]
 
-    def kill(self):
-        """SIGKILL the whole worker: main process and its pool children, no goodbyes."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        self._log.close()
 
-    def stop(self, timeout=15.0):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return
-        self._log.close()
-
-
-class BeatProcess:
+class BeatProcess(ChildProcess):
     """`celery beat`, its schedule file private to the test run, its log in test-artifacts."""
 
     def __init__(self, *, env, name="beat"):
-        self.log_path = ROOT / "test-artifacts" / f"beat-{name}.log"
-        self.log_path.parent.mkdir(exist_ok=True)
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         schedule = f"/tmp/celerybeat-{name}-{os.getpid()}"
-        self.proc = subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "project", "beat", "--loglevel", "INFO",
-             "--schedule", schedule],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        log_path = ROOT / "test-artifacts" / f"beat-{name}{LOG_SUFFIX}.log"
+        super().__init__(celery_command("beat", schedule=schedule), log_path=log_path, env=env)
 
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self._log.close()
+
+class RedisServer:
+    """A Redis of the test's own on a free port, that the test can stop, kill and start again:
+    persisted like production's (appendonly: a stop writes it, a start reads it back) or not
+    at all (a restart comes back empty)."""
+
+    def __init__(self, *, name: str, persist: bool, data_dir: Path):
+        port = free_port()
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "yes" if persist else "no", "--dir", str(data_dir)]  # fmt: skip
+        self.log_path = ROOT / "test-artifacts" / f"{name}-redis{LOG_SUFFIX}.log"
+        self.process: ChildProcess | None = None
+
+    def start(self) -> "RedisServer":
+        import redis
+
+        self.process = ChildProcess(self.cmd, log_path=self.log_path, env=dict(os.environ))
+        client = redis.Redis.from_url(self.url)
+
+        def pings():
+            with contextlib.suppress(redis.RedisError):
+                return client.ping()
+
+        wait_for(pings, timeout=10, message=f"the Redis on {self.url}")
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM: Redis writes its append-only file and exits."""
+        if self.process is not None:
+            self.process.stop(10, warm=True)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
 
 
 def wait_for(predicate, timeout=30.0, interval=0.2, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    return wait_until(predicate, timeout, interval, what=message)
 
 
 class WebhookReceiver:
-    """An HTTP endpoint on loopback that records what is posted to it (alert payloads)."""
+    """An HTTP endpoint on loopback that records what is posted to it (alert payloads, product
+    webhooks): `received` the JSON bodies, `requests` each POST's headers and raw body. The
+    first `fail_first` POSTs are answered 500 (a receiver that is down for a while)."""
 
-    def __init__(self):
+    def __init__(self, fail_first: int = 0):
         import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         received = self.received = []
+        requests = self.requests = []
+        self.fail_first = fail_first
+        receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    received.append(json.loads(body))
-                except ValueError:
-                    received.append({"raw": body.decode(errors="replace")})
-                self.send_response(200)
+                failing = len(requests) < receiver.fail_first
+                requests.append(
+                    {
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                        "answered": 500 if failing else 200,
+                    }
+                )
+                if not failing:
+                    try:
+                        received.append(json.loads(body))
+                    except ValueError:
+                        received.append({"raw": body.decode(errors="replace")})
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):
@@ -194,6 +188,10 @@ class WebhookReceiver:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
 
     @property
     def apprise_url(self) -> str:

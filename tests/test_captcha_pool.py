@@ -1,6 +1,7 @@
 """The captcha token pool: its storage on real Redis, its ordering policy, solves against the
 simulator's solver API, spend alerts, and lookups through real workers that take pool tokens."""
 
+import dataclasses
 import threading
 import time
 
@@ -8,12 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referrals import captcha_pool
-from referrals.models import Alert, Referral, Status
+from ops.models import Alert
+from pipeline import captcha_pool
+from referrals.models import Referral, Status
 from scraping.captcha import SUBMIT_MARGIN, SolvedToken
 from scraping.errors import CaptchaSolverUnavailable
-from scraping.simulator.app import SimulatorSettings
 from scraping.token_pool import TokenPool
+from simulator.app import SimulatorSettings
 from tests.procs import BeatProcess, wait_for
 
 SITE_KEY = SimulatorSettings().sitekey
@@ -40,6 +42,22 @@ def test_tokens_go_out_oldest_first_and_expired_ones_never(pool):
     assert pool.take(SITE_KEY, "https://census/") is None
     hour = pool.hourly_spend(hours=1)[0]
     assert (hour.solved_ahead, hour.used, hour.wasted) == (4, 3, 1)
+
+
+def test_a_token_never_submitted_goes_back_and_out_again_unless_too_old(pool):
+    pool.add(SITE_KEY, solved(30, name="fresh"))
+    pool.add(SITE_KEY, solved(99, name="old"))  # 11 s left: still handed out, soon too old
+    old = pool.take(SITE_KEY, "https://census/")
+    fresh = pool.take(SITE_KEY, "https://census/")
+    assert (old.token, fresh.token) == ("old-99", "fresh-30")
+    assert pool.give_back(SITE_KEY, fresh) is True
+    stale = dataclasses.replace(old, solved_at=old.solved_at - 2)  # given back 2 s later
+    assert pool.give_back(SITE_KEY, stale) is False
+    assert pool.ready(SITE_KEY) == 1
+    again = pool.take(SITE_KEY, "https://census/")
+    assert again == fresh  # the same token, its age intact
+    hour = pool.hourly_spend(hours=1)[0]
+    assert (hour.solved_ahead, hour.used, hour.wasted) == (2, 1, 1)
 
 
 def test_a_token_is_handed_out_once_however_many_workers_ask(pool):
@@ -139,14 +157,14 @@ def test_the_plan_fills_up_to_the_site_rate_and_the_backlog():
 
 
 @pytest.fixture
-def solver_env(simulator, monkeypatch, redis, settings):
-    for name, value in {
-        "CAPTCHA_SOLVER": "twocaptcha",
-        "CAPTCHA_API_URL": simulator.solver_url,
-        "CAPTCHA_API_KEY": "test-key",
-        "CAPTCHA_POLL_INTERVAL": "0.05",
-    }.items():
-        monkeypatch.setenv(name, value)
+def solver_env(simulator, redis, settings):
+    settings.SCRAPING = dataclasses.replace(
+        settings.SCRAPING,
+        captcha_solver="twocaptcha",
+        captcha_api_url=simulator.solver_url,
+        captcha_api_key="test-key",
+        captcha_poll_interval=0.05,
+    )
     settings.CAPTCHA_POOL_SIZE_MAX = 5
     settings.CAPTCHA_SOLVER_CONCURRENCY = 3
     captcha_pool.token_pool().remember_target(SITE_KEY, simulator.url)
@@ -212,10 +230,10 @@ def test_spend_check_alerts_on_waste_and_on_low_balance(solver_env, settings):
     assert any(key.startswith("captcha-waste:") for key in keys)
 
 
-def test_pool_is_off_without_a_solving_service(monkeypatch, settings):
-    monkeypatch.setenv("CAPTCHA_SOLVER", "checkbox")
+def test_pool_is_off_without_a_solving_service(settings):
+    settings.SCRAPING = dataclasses.replace(settings.SCRAPING, captcha_solver="checkbox")
     assert not captcha_pool.enabled()
-    monkeypatch.setenv("CAPTCHA_SOLVER", "twocaptcha")
+    settings.SCRAPING = dataclasses.replace(settings.SCRAPING, captcha_solver="twocaptcha")
     settings.CAPTCHA_POOL_SIZE_MAX = 0
     assert not captcha_pool.enabled()
 
@@ -256,10 +274,10 @@ def test_lookups_take_pool_tokens_and_none_is_ever_rejected(
             Referral.objects.create(cedula=str(1_810_000_000 + i), referred_by=user)
             for i in range(12)
         ]
-        from referrals.tasks import verify_referral
+        from pipeline import dispatch
 
         for referral in referrals:
-            verify_referral.delay(referral.pk)
+            dispatch.publish_verification(referral.pk)
         wait_for(
             lambda: not Referral.objects.filter(status__in=Status.in_flight()).exists(),
             timeout=150,
@@ -291,10 +309,10 @@ def test_solver_down_with_an_empty_pool_fails_referrals_clearly_and_pages_once(
     env = pipeline_env(ALERT_URLS=webhook.apprise_url, CAPTCHA_POOL_TOP_UP_EVERY="1s")
     start_worker(queues="scraping", env=env, name="down-scraping")
     start_worker(queues="default,captcha", env=env, name="down-default")
-    from referrals.tasks import verify_referral
+    from pipeline import dispatch
 
     for i in range(3):
-        verify_referral.delay(
+        dispatch.publish_verification(
             Referral.objects.create(cedula=str(1_820_000_000 + i), referred_by=user).pk
         )
     wait_for(
@@ -308,3 +326,38 @@ def test_solver_down_with_an_empty_pool_fails_referrals_clearly_and_pages_once(
     time.sleep(2)
     assert len(webhook.received) == 1
     assert CaptchaSolverUnavailable.__name__ in webhook.received[0]["title"]
+
+
+def test_a_lookup_waits_for_a_pool_solve_on_its_way_rather_than_solving_inline(redis):
+
+    from scraping.captcha import SolvedToken
+
+    pool = captcha_pool.token_pool()
+    pool.remember_target("site-key", "http://census/")
+    redis.set("captcha:solve-seconds", 4)  # the typical solve, as measured
+    pool.mark_started("on-its-way")  # started just now: its token is due in ~4 s, before an
+    # inline solve started now (due in 4 s from now as well, but later)
+
+    def deliver():
+        time.sleep(1)
+        pool.add("site-key", SolvedToken("pool-token", solved_at=time.time()))
+        pool.end_started("on-its-way", 1.0)
+
+    threading.Thread(target=deliver).start()
+    started = time.monotonic()
+    token = captcha_pool.take_or_wait("site-key", "http://census/")
+    waited = time.monotonic() - started
+    assert token is not None and token.token == "pool-token"
+    assert 0.8 <= waited < 3, waited
+
+    # Nothing on its way: the lookup solves inline at once.
+    started = time.monotonic()
+    assert captcha_pool.take_or_wait("site-key", "http://census/") is None
+    assert time.monotonic() - started < 0.5
+
+    # The solve on its way fails: the wait ends with it, not at its deadline.
+    pool.mark_started("fails")
+    threading.Timer(0.5, lambda: pool.end_started("fails")).start()
+    started = time.monotonic()
+    assert captcha_pool.take_or_wait("site-key", "http://census/") is None
+    assert time.monotonic() - started < 2

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referrals.cedula import InvalidCedula, normalize_cedula
+from referrals.cedula import InvalidCedula, clean_cedula
 
 
 @pytest.mark.parametrize(
@@ -17,7 +17,7 @@ from referrals.cedula import InvalidCedula, normalize_cedula
     ],
 )
 def test_typed_forms_normalise_to_digits(typed, expected):
-    assert normalize_cedula(typed) == expected
+    assert clean_cedula(typed) == expected
 
 
 @pytest.mark.parametrize(
@@ -38,16 +38,16 @@ def test_typed_forms_normalise_to_digits(typed, expected):
 )
 def test_implausible_input_gets_a_reason(typed, reason):
     if reason is None:
-        assert normalize_cedula(typed) == "123456"
+        assert clean_cedula(typed) == "123456"
         return
     with pytest.raises(InvalidCedula, match=reason):
-        normalize_cedula(typed)
+        clean_cedula(typed)
 
 
 @given(st.text())
 def test_any_text_gives_a_cedula_or_a_user_message(text):
     try:
-        digits = normalize_cedula(text)
+        digits = clean_cedula(text)
     except InvalidCedula as exc:
         assert str(exc)
     else:
@@ -58,4 +58,4 @@ def test_any_text_gives_a_cedula_or_a_user_message(text):
 @given(st.integers(min_value=100, max_value=9_999_999_999), st.sampled_from([".", " ", "-", ""]))
 def test_grouped_numbers_round_trip(number, sep):
     text = f"{number:,}".replace(",", sep)
-    assert normalize_cedula(text) == str(number)
+    assert clean_cedula(text) == str(number)

@@ -5,9 +5,8 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 
-from tests.procs import ROOT
+from tests.procs import ROOT, run_manage
 
 # Variables the test run sets (pyproject's pytest env) that production would not have.
 TEST_ONLY = ("SECURE_SSL_REDIRECT", "SECURE_COOKIES", "STATIC_MANIFEST", "AXES_ENABLED")
@@ -21,20 +20,23 @@ def production_env(**overrides):
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="cedula.example.org",
         LOG_LEVEL="WARNING",
+        ADMINS="oncall@cedula.example.org",  # a channel for alerts (ops.W001 otherwise)
     )
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
 
 
 def manage(*args, env):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_manage(*args, env=env, timeout=60)
+
+
+def setting_in_production(name: str, **overrides) -> str:
+    """The value of setting `name` as a production process reads it, printed."""
+    env = production_env(DJANGO_SETTINGS_MODULE="project.settings", **overrides)
+    code = f"from django.conf import settings; print(settings.{name})"
+    result = manage("shell", "--no-imports", "-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 def test_check_deploy_passes_without_warnings():
@@ -42,6 +44,12 @@ def test_check_deploy_passes_without_warnings():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
     assert "WARNINGS" not in result.stdout + result.stderr
+
+
+def test_start_up_says_when_no_alert_channel_is_configured():
+    result = manage("check", env=production_env(ADMINS=None, ALERT_URLS=None))
+    assert "ops.W001" in result.stderr + result.stdout
+    assert "reach nobody" in result.stderr + result.stdout
 
 
 def test_debug_off_without_secret_key_refuses_to_start():
@@ -52,15 +60,7 @@ def test_debug_off_without_secret_key_refuses_to_start():
 
 
 def test_axes_is_on_in_production():
-    code = (
-        "import django; django.setup(); "
-        "from django.conf import settings as s; print(s.AXES_ENABLED)"
-    )
-    env = production_env(DJANGO_SETTINGS_MODULE="project.settings")
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "True"
+    assert setting_in_production("AXES_ENABLED") == "True"
 
 
 # --- no committed secrets --------------------------------------------------------------------
@@ -125,3 +125,59 @@ def test_the_scan_catches_what_it_should(tmp_path):
     assert PRIVATE_KEY.search("-----BEGIN OPENSSH " + "PRIVATE KEY-----")  # split: not a key
     assert URL_PASSWORD.search("postgres://cedula:s3cr3t@db:5432/cedula")
     assert PLACEHOLDER.match("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}")
+
+
+# --- placeholders and the proxy header (issue 21, item 2) -------------------------------------
+
+
+def env_example() -> dict:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def test_the_secret_key_of_env_example_is_refused_outside_debug():
+    result = manage("check", env=production_env(SECRET_KEY=env_example()["SECRET_KEY"]))
+    assert result.returncode != 0
+    assert "SECRET_KEY is empty or still the placeholder" in result.stderr
+
+
+def test_an_empty_secret_key_is_refused_outside_debug():
+    result = manage("check", env=production_env(SECRET_KEY=""))
+    assert result.returncode != 0
+    assert "SECRET_KEY is empty or still the placeholder" in result.stderr
+
+
+def test_the_database_password_of_env_example_is_refused_outside_debug():
+    password = env_example()["POSTGRES_PASSWORD"]
+    url = f"postgres://cedula:{password}@127.0.0.1:5432/cedula"
+    result = manage("check", env=production_env(DATABASE_URL=url))
+    assert result.returncode != 0
+    assert "DATABASE_URL's password (POSTGRES_PASSWORD in docker compose)" in result.stderr
+
+
+def test_placeholders_are_accepted_in_debug():
+    example = env_example()
+    result = manage("check", env=production_env(DEBUG="1", SECRET_KEY=example["SECRET_KEY"]))
+    assert result.returncode == 0, result.stderr
+
+
+def proxy_header(**overrides) -> str:
+    return setting_in_production("SECURE_PROXY_SSL_HEADER", **overrides)
+
+
+def test_the_proxy_ssl_header_is_trusted_only_when_a_proxy_is_configured():
+    assert proxy_header(TRUSTED_PROXY_COUNT=None) == "None"
+    assert proxy_header(TRUSTED_PROXY_COUNT="1") == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=production_env(TRUSTED_PROXY_COUNT="1")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_a_proxy_a_forged_forwarded_proto_is_not_https(client, settings, db):
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get("/cuenta/entrar/", HTTP_X_FORWARDED_PROTO="https")
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
+    # Health probes answer over plain HTTP inside the network (compose's healthcheck).
+    assert client.get("/healthz").status_code == 200

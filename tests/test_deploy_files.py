@@ -49,3 +49,19 @@ def test_workers_and_beat_are_supervised():
         assert services[name]["restart"] == "unless-stopped", name
     for name in ("worker-scraping", "worker-default"):
         assert "inspect ping" in " ".join(services[name]["healthcheck"]["test"]), name
+
+
+def test_only_the_tls_proxy_publishes_ports_and_on_localhost_by_default():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert set(published) == {"proxy"}
+    for port in published["proxy"]:
+        assert port.startswith("${PROXY_BIND_ADDRESS:-127.0.0.1}:"), port
+    assert {p.rsplit(":", 1)[1] for p in published["proxy"]} == {"80", "443", "5555"}
+    # The web believes the proxy's headers; Flower listens inside the private network only.
+    assert services["web"]["environment"]["TRUSTED_PROXY_COUNT"] == "1"
+    assert "--address=0.0.0.0" in services["flower"]["command"]
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "reverse_proxy web:8000" in caddyfile
+    assert "reverse_proxy flower:5555" in caddyfile
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in services["proxy"]["volumes"]

@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
+from pipeline import dispatch
 from referrals.models import Referral
-from referrals.tasks import verify_referral
 from tests.egress import EgressProxy, can_leave_from
 from tests.procs import WorkerProcess, wait_for
 
@@ -46,6 +46,7 @@ def consultas_by_address(simulator) -> dict[str, list[float]]:
 
 
 @pytest.mark.usefixtures("redis")  # the tests' Redis database, emptied before and after
+@pytest.mark.slow
 def test_each_egress_gets_the_full_rate_and_workers_behind_one_share_it(
     pipeline_env, simulator, user, tmp_path
 ):
@@ -71,7 +72,9 @@ def test_each_egress_gets_the_full_rate_and_workers_behind_one_share_it(
             w.wait_ready()
         for i in range(4 * PER_ADDRESS):
             cedula = str(1_800_000_000 + i * 7_919)
-            verify_referral.delay(Referral.objects.create(cedula=cedula, referred_by=user).pk)
+            dispatch.publish_verification(
+                Referral.objects.create(cedula=cedula, referred_by=user).pk
+            )
 
         def enough():
             by_address = consultas_by_address(simulator)

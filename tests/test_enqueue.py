@@ -1,13 +1,12 @@
 """The verification task is published after the referral's transaction commits, and only then."""
 
-import base64
-import json
 import time
 
 import pytest
 from django.db import transaction
 from django.urls import reverse
 
+from pipeline import broker
 from referrals import services
 from referrals.models import Referral, Status
 
@@ -15,9 +14,11 @@ from referrals.models import Referral, Status
 def test_create_view_enqueues_exactly_one_task_after_commit(
     user_client, django_capture_on_commit_callbacks, mocker
 ):
-    delay = mocker.patch("referrals.tasks.verify_referral.delay")
+    delay = mocker.patch("pipeline.dispatch.publish_verification")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = user_client.post(reverse("referrals:create"), {"cedula": "1.020.304.050"})
+        response = user_client.post(
+            reverse("referrals:create"), {"authorized": "on", "cedula": "1.020.304.050"}
+        )
         # Saved, but nothing published yet: the transaction has not committed.
         assert delay.call_count == 0
     assert response.status_code == 302
@@ -31,26 +32,23 @@ def test_create_view_enqueues_exactly_one_task_after_commit(
 def test_rolled_back_transaction_publishes_nothing(
     user, django_capture_on_commit_callbacks, mocker
 ):
-    delay = mocker.patch("referrals.tasks.verify_referral.delay")
+    delay = mocker.patch("pipeline.dispatch.publish_verification")
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        services.create_referral(user=user, cedula="79845123")
+        services.create_referral(
+            user=user, cedula="79845123", authorization=services.authorization("attested", by=user)
+        )
         raise RuntimeError("the request failed after saving")
     assert callbacks == []
     assert not Referral.objects.exists()
     delay.assert_not_called()
 
 
-def _queued_referral_ids(redis, queue="scraping"):
-    ids = []
-    for raw in redis.lrange(queue, 0, -1):
-        message = json.loads(raw)
-        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        ids.append(args[0])
-    return ids
+def _queued_referral_ids(redis):
+    return broker.queued_referral_ids()  # the fixture emptied the broker's database
 
 
 @pytest.mark.django_db(transaction=True)
@@ -60,11 +58,15 @@ def test_message_reaches_real_redis_only_after_commit(client, redis):
     user = User.objects.create_user("carla", password="clave-segura-123")
     client.force_login(user)
     with transaction.atomic():
-        referral = services.create_referral(user=user, cedula="52123456")
+        referral = services.create_referral(
+            user=user, cedula="52123456", authorization=services.authorization("attested", by=user)
+        )
         assert _queued_referral_ids(redis) == []
     assert _queued_referral_ids(redis) == [referral.pk]
 
-    response = client.post(reverse("referrals:create"), {"cedula": "1 020 304 050"})
+    response = client.post(
+        reverse("referrals:create"), {"authorized": "on", "cedula": "1 020 304 050"}
+    )
     assert response.status_code == 302
     second = Referral.objects.get(cedula="1020304050")
     assert _queued_referral_ids(redis) == [second.pk, referral.pk]
@@ -73,11 +75,11 @@ def test_message_reaches_real_redis_only_after_commit(client, redis):
 def test_broker_outage_keeps_the_referral_pending(user, django_capture_on_commit_callbacks, mocker):
     from kombu.exceptions import OperationalError
 
-    mocker.patch(
-        "referrals.tasks.verify_referral.delay", side_effect=OperationalError("connection refused")
-    )
+    mocker.patch("pipeline.dispatch.send", side_effect=OperationalError("connection refused"))
     with django_capture_on_commit_callbacks(execute=True):
-        referral = services.create_referral(user=user, cedula="52123457")
+        referral = services.create_referral(
+            user=user, cedula="52123457", authorization=services.authorization("attested", by=user)
+        )
     referral.refresh_from_db()
     assert referral.status == "pending"  # the stale sweep publishes it again later
 
@@ -87,13 +89,15 @@ def test_the_request_only_publishes_it_never_looks_up(client, redis, mocker):
     # A lookup takes 5-45 s (page, captcha, polite gap): it belongs to the worker, never to the
     # request. Nothing on the request's path may reach the census client or the run.
     lookup = mocker.patch("scraping.client.lookup_cedula", side_effect=AssertionError("lookup"))
-    run = mocker.patch("referrals.verification.verify_referral", side_effect=AssertionError("run"))
+    run = mocker.patch("pipeline.verification.verify_referral", side_effect=AssertionError("run"))
     from django.contrib.auth.models import User
 
     client.force_login(User.objects.create_user("dani", password="clave-segura-123"))
     client.get(reverse("referrals:create"))  # warm up: templates, URL resolver
     started = time.monotonic()
-    response = client.post(reverse("referrals:create"), {"cedula": "1.020.304.050"})
+    response = client.post(
+        reverse("referrals:create"), {"authorized": "on", "cedula": "1.020.304.050"}
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 302
     assert lookup.call_count == 0 and run.call_count == 0

@@ -10,13 +10,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils.html import escape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from referrals.cedula import normalize_cedula
+from referrals.cedula import clean_cedula
 from referrals.exports import FORMULA_PREFIXES
 from referrals.models import ImportBatch, Referral
 
@@ -76,7 +76,7 @@ def admin_client_(db):
 
 def assert_stored_referrals_are_valid():
     for referral in Referral.objects.all():
-        assert normalize_cedula(referral.cedula) == referral.cedula
+        assert clean_cedula(referral.cedula) == referral.cedula
         assert "\x00" not in referral.full_name
         assert len(referral.full_name) <= 200
         assert referral.full_name == " ".join(referral.full_name.split())
@@ -101,7 +101,7 @@ def assert_no_strings_with_nul(value):
 @given(cedula=hostile, full_name=hostile)
 def test_add_referral_form(user_client, cedula, full_name):
     response = user_client.post(
-        reverse("referrals:create"), {"cedula": cedula, "full_name": full_name}
+        reverse("referrals:create"), {"authorized": "on", "cedula": cedula, "full_name": full_name}
     )
     assert response.status_code in (200, 302)
     assert_stored_referrals_are_valid()
@@ -111,7 +111,7 @@ def test_add_referral_form(user_client, cedula, full_name):
     "cedula", ["١٢٣٤٥", "１２３４５", "0", "-0", "0123456", "000", "1" * 11, "12", "1e9", "-1.5"]
 )
 def test_bad_cedulas_are_refused(user_client, cedula):
-    response = user_client.post(reverse("referrals:create"), {"cedula": cedula})
+    response = user_client.post(reverse("referrals:create"), {"authorized": "on", "cedula": cedula})
     assert response.status_code == 200
     assert not Referral.objects.exists()
 
@@ -119,16 +119,28 @@ def test_bad_cedulas_are_refused(user_client, cedula):
 def test_a_minus_sign_is_never_stored(user_client):
     # A leading "-" is taken as a separator (tests/test_cedula.py decides so): what is stored
     # is the digits, never a negative number.
-    assert user_client.post(reverse("referrals:create"), {"cedula": "-123456"}).status_code == 302
+    assert (
+        user_client.post(
+            reverse("referrals:create"), {"authorized": "on", "cedula": "-123456"}
+        ).status_code
+        == 302
+    )
     assert Referral.objects.get().cedula == "123456"
 
 
+@override_settings(SIGNUP_MODE="open")
 @FUZZ
 @given(username=hostile, email=hostile, password=hostile)
 def test_sign_up_form(db, username, email, password):
     response = Client().post(
         reverse("signup"),
-        {"username": username, "email": email, "password1": password, "password2": password},
+        {
+            "username": username,
+            "email": email,
+            "password1": password,
+            "password2": password,
+            "accept_policy": "on",
+        },
     )
     assert response.status_code in (200, 302)
     for user in User.objects.all():
@@ -212,14 +224,16 @@ def test_import_upload(user_client, content, name):
         assert_no_strings_with_nul([batch.filename, batch.rows])
         for row in batch.rows:
             if row["outcome"] == "accepted":
-                assert normalize_cedula(row["cedula"]) == row["cedula"]
+                assert clean_cedula(row["cedula"]) == row["cedula"]
         detail = user_client.get(batch.get_absolute_url())
         assert detail.status_code == 200
         for payload in XSS:
             assert payload not in detail.content.decode()
         if batch.state == ImportBatch.State.REVIEW:
             assert (
-                user_client.post(reverse("referrals:import-confirm", args=[batch.pk])).status_code
+                user_client.post(
+                    reverse("referrals:import-confirm", args=[batch.pk]), {"authorized": "on"}
+                ).status_code
                 == 302
             )
     assert_stored_referrals_are_valid()
@@ -237,7 +251,8 @@ def assert_escaped(html: str, payload: str, where: str, *, shown=True):
 @pytest.mark.parametrize("payload", XSS)
 def test_a_stored_name_is_escaped_everywhere(user_client, admin_client_, payload):
     response = user_client.post(
-        reverse("referrals:create"), {"cedula": "1.020.304.050", "full_name": payload}
+        reverse("referrals:create"),
+        {"authorized": "on", "cedula": "1.020.304.050", "full_name": payload},
     )
     assert response.status_code == 302
     referral = Referral.objects.get()

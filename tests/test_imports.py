@@ -2,6 +2,8 @@
 
 import csv
 import io
+import resource
+import time
 
 import openpyxl
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from referrals import imports
 from referrals.imports import ImportFileError, Outcome
 from referrals.models import ImportBatch, Referral
+from tests import xlsx_bombs
 
 
 def upload(client, content: bytes, name="referidos.csv"):
@@ -121,7 +124,7 @@ def test_report_lists_every_row_with_its_outcome_and_nothing_is_saved(user_clien
     assert outcomes(batch) == [
         Outcome.ACCEPTED,
         Outcome.DUPLICATE_IN_FILE,
-        Outcome.ALREADY_REGISTERED,
+        Outcome.NOT_REGISTRABLE,  # someone else's: the neutral answer
         Outcome.INVALID,
         Outcome.INVALID,
         Outcome.INVALID,
@@ -131,7 +134,7 @@ def test_report_lists_every_row_with_its_outcome_and_nothing_is_saved(user_clien
     page = user_client.get(response["Location"]).content.decode()
     assert "solo puede tener números" in page and "empezar por 0" in page
     assert "fórmula" in page and "Repetida en el archivo (fila 2)" in page
-    assert "Ya está registrada" in page
+    assert "No es posible registrar esta cédula" in page and "Ya está registrada" not in page
     assert "beto" not in page and "Secreto" not in page
     assert 'data-count="accepted">1<' in page and 'data-count="invalid">4<' in page
 
@@ -139,12 +142,14 @@ def test_report_lists_every_row_with_its_outcome_and_nothing_is_saved(user_clien
 def test_confirm_creates_exactly_the_accepted_rows_and_enqueues_each_after_commit(
     user_client, user, django_capture_on_commit_callbacks, mocker
 ):
-    publish = mocker.patch("referrals.services.publish_verification")
+    publish = mocker.patch("pipeline.dispatch.publish_verification")
     data = "cedula;nombre\n1020304050;Ana\n79845123;Beto\n79845123;Dup\nxx;Mal\n52123456;\n"
     upload(user_client, data.encode())
     batch = only_batch()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = user_client.post(reverse("referrals:import-confirm", args=[batch.pk]))
+        response = user_client.post(
+            reverse("referrals:import-confirm", args=[batch.pk]), {"authorized": "on"}
+        )
     assert response.status_code == 302
     created = Referral.objects.filter(referred_by=user, import_batch=batch)
     assert sorted(created.values_list("cedula", flat=True)) == [
@@ -164,14 +169,14 @@ def test_confirm_creates_exactly_the_accepted_rows_and_enqueues_each_after_commi
 
     # Confirming again creates nothing and publishes nothing.
     with django_capture_on_commit_callbacks(execute=True) as again:
-        user_client.post(reverse("referrals:import-confirm", args=[batch.pk]))
+        user_client.post(reverse("referrals:import-confirm", args=[batch.pk]), {"authorized": "on"})
     assert not again and Referral.objects.count() == 3
 
 
 def test_cedula_registered_meanwhile_is_reported_at_confirm(
     user_client, other_user, django_capture_on_commit_callbacks, mocker
 ):
-    mocker.patch("referrals.services.publish_verification")
+    mocker.patch("pipeline.dispatch.publish_verification")
     upload(user_client, b"cedula\n1020304050\n79845123\n")
     batch = only_batch()
     assert outcomes(batch) == [Outcome.ACCEPTED, Outcome.ACCEPTED]
@@ -179,20 +184,21 @@ def test_cedula_registered_meanwhile_is_reported_at_confirm(
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = user_client.post(
-            reverse("referrals:import-confirm", args=[batch.pk]), follow=True
+            reverse("referrals:import-confirm", args=[batch.pk]), {"authorized": "on"}, follow=True
         )
     assert len(callbacks) == 1
     assert Referral.objects.get(cedula="79845123").referred_by == other_user
     batch.refresh_from_db()
-    assert outcomes(batch) == [Outcome.ACCEPTED, Outcome.ALREADY_REGISTERED]
-    assert "mientras revisabas" in response.content.decode()
+    # Someone else's: the neutral answer, and a claim for their team.
+    assert outcomes(batch) == [Outcome.ACCEPTED, Outcome.NOT_REGISTRABLE]
+    assert "No es posible registrar esta cédula" in response.content.decode()
 
 
 def test_cancel_creates_nothing(user_client):
     upload(user_client, b"cedula\n1020304050\n")
     batch = only_batch()
     user_client.post(reverse("referrals:import-cancel", args=[batch.pk]))
-    user_client.post(reverse("referrals:import-confirm", args=[batch.pk]))
+    user_client.post(reverse("referrals:import-confirm", args=[batch.pk]), {"authorized": "on"})
     assert not Referral.objects.exists()
 
 
@@ -261,6 +267,53 @@ def test_xlsx_zip_bomb_is_refused(user):
         archive.writestr("xl/worksheets/sheet1.xml", b"0" * (60 * 1024 * 1024))
     with pytest.raises(ImportFileError):
         imports.read_table(buffer.getvalue(), "bomb.xlsx")
+
+
+# Heavy workbooks (issue 21, item 4): small files that inflate to tens of MB of XML. Before the
+# per-part caps and the reader process, a 116 KB file of 45 MB shared strings took 65 s and
+# +169 MB in the web process; one row of 2 million cells 118 s and +1.3 GB.
+
+
+def read_heavy(data):
+    start = time.perf_counter()
+    with pytest.raises(ImportFileError) as refused:
+        imports.read_table(data, "bomba.xlsx")
+    return str(refused.value), time.perf_counter() - start
+
+
+@pytest.mark.parametrize("bomb", [xlsx_bombs.shared_strings_bomb, xlsx_bombs.sheet_bomb])
+def test_a_workbook_whose_part_inflates_past_the_cap_is_refused_before_parsing(bomb, mocker):
+    data = bomb(inflated_mb=imports.MAX_XLSX_PART_BYTES / 1024 / 1024 + 1)
+    assert len(data) < 100_000  # far under the 2 MB upload limit
+    parse = mocker.spy(imports.subprocess, "run")
+    message, elapsed = read_heavy(data)
+    assert "demasiado pesado" in message
+    assert not parse.called  # refused from the zip's directory alone
+    assert elapsed < 1
+
+
+def test_the_reader_process_is_stopped_by_its_limits(monkeypatch):
+    # Under the caps, parsing is still work: it happens in a child process whose limits
+    # stop it (here a 1 s CPU limit against ~200,000 cells), never in the web process.
+    monkeypatch.setattr(imports, "XLSX_READER_CPU_SECONDS", 1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    message, _ = read_heavy(xlsx_bombs.sheet_bomb(inflated_mb=4))
+    assert "demasiado pesado" in message
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 20 * 1024  # KiB
+
+
+def test_the_reader_process_wall_clock_timeout(monkeypatch):
+    monkeypatch.setattr(imports, "XLSX_READER_TIMEOUT_SECONDS", 0.5)
+    message, elapsed = read_heavy(xlsx_bombs.shared_strings_bomb(inflated_mb=4))
+    assert "demasiado pesado" in message
+    assert elapsed < 5
+
+
+def test_a_real_workbook_reads_through_the_reader_process():
+    table = imports.read_table(xlsx_bombs.legit_sheet(rows=300, columns=3), "lista.xlsx")
+    assert table[0][:3] == ["cedula", "nombre", "col0"]
+    assert table[300][:3] == ["1000000299", "Persona 299", "dato 299-0"]
+    assert len(table) == 301
 
 
 # --- whatever the file, never a server error ------------------------------------------------

@@ -62,9 +62,14 @@ def test_five_bad_passwords_lock_out_even_the_right_one(client, ana):
     assert client.get(reverse("referrals:list")).status_code == 302  # still anonymous
 
 
-def test_the_lock_out_page_follows_the_language(client, ana):
+def test_the_lock_out_page_follows_the_language(client, ana, settings):
     fail_five_times(client, "ana")
+    # The browser's language does not choose (Spanish by default); the user's choice does.
     response = log_in(client, "ana", PASSWORD, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 429
+    assert "Demasiados intentos" in response.content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = log_in(client, "ana", PASSWORD, HTTP_ACCEPT_LANGUAGE="es")
     assert response.status_code == 429
     assert "Too many attempts" in response.content.decode()
 
@@ -142,3 +147,79 @@ def test_limits_come_from_the_environment():
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["True", "3", "1800.0"]  # on unless turned off
+
+
+# --- password spraying and lock-outs as a weapon (issue 21, item 1) ---------------------------
+
+PROXY = "172.18.0.5"  # the TLS proxy: every request reaches the app from its address
+STRANGER = "203.0.113.66"
+ANA_HOME = "198.51.100.20"
+
+
+def test_one_address_spraying_many_usernames_is_throttled(client, ana, axes_on, mocker):
+    from django.contrib.auth.backends import ModelBackend
+
+    axes_on.AXES_ADDRESS_FAILURE_LIMIT = 30
+    password_checks = mocker.spy(ModelBackend, "authenticate")
+    # 50 usernames × 5 passwords each from one address: never 5 for one pair, so the pair
+    # lock never fires; the address-wide limit must.
+    statuses = [
+        [log_in(client, f"usuario{i}", "mala-clave").status_code for _ in range(5)]
+        for i in range(50)
+    ]
+    # The first six usernames take 30 failures (each pair's fifth is already a lock-out)...
+    assert statuses[:6] == [[200, 200, 200, 200, 429]] * 6
+    # ...and from then on the address is refused at once, whatever the username: 220 tries
+    # never reach a password check.
+    assert statuses[6:] == [[429] * 5] * 44
+    assert password_checks.call_count == 30
+    # The address is locked for every username, even with the right password...
+    assert log_in(client, "ana", PASSWORD).status_code == 429
+    # ...while Ana from another address still comes in.
+    assert log_in(client, "ana", PASSWORD, REMOTE_ADDR=ANA_HOME).status_code == 302
+
+
+def test_a_stranger_behind_the_proxy_cannot_lock_ana_out(client, ana, axes_on):
+    axes_on.TRUSTED_PROXY_COUNT = 1
+    proxy = {"REMOTE_ADDR": PROXY}
+    fifth = fail_five_times(client, "ana", HTTP_X_FORWARDED_FOR=STRANGER, **proxy)
+    assert fifth.status_code == 429  # the stranger's (ana, address) pair is locked...
+    assert (
+        log_in(client, "ana", PASSWORD, HTTP_X_FORWARDED_FOR=STRANGER, **proxy).status_code == 429
+    )
+    # ...but Ana, from her own address through the same proxy, logs in.
+    response = log_in(client, "ana", PASSWORD, HTTP_X_FORWARDED_FOR=ANA_HOME, **proxy)
+    assert response.status_code == 302
+    assert logged_in(client)
+
+
+def test_behind_the_proxy_the_client_cannot_forge_its_address(client, ana, axes_on):
+    axes_on.TRUSTED_PROXY_COUNT = 1
+    # The proxy appends the address it saw; what the client sent stays on the left.
+    for i in range(5):
+        log_in(
+            client,
+            "ana",
+            "mala-clave",
+            REMOTE_ADDR=PROXY,
+            HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, {STRANGER}",
+        )
+    response = log_in(
+        client, "ana", PASSWORD, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=f"{ANA_HOME}, {STRANGER}"
+    )
+    assert response.status_code == 429
+
+
+def test_without_a_trusted_proxy_forwarded_for_is_ignored():
+    from django.test import RequestFactory, override_settings
+
+    from accounts.throttle import client_ip
+
+    request = RequestFactory().get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=STRANGER)
+    with override_settings(TRUSTED_PROXY_COUNT=0):
+        assert client_ip(request) == PROXY
+    with override_settings(TRUSTED_PROXY_COUNT=1):
+        assert client_ip(request) == STRANGER
+    with override_settings(TRUSTED_PROXY_COUNT=2):
+        # Fewer entries than trusted proxies: the header did not come through them all.
+        assert client_ip(request) == PROXY

@@ -42,6 +42,7 @@ def test_make_demo_runs_the_whole_stack_and_verifies_a_referral(tmp_path):
         "WEB_PORT": str(web),
         "FLOWER_PORT": str(flower),
         "SIMULATOR_PORT": str(sim),
+        "SIMULATOR_WSP_PORT": str(free_port()),  # the wsp form's own port (a second source)
         "SIMULATOR_SOLVE_DELAY": "2",
         "REDIS_URL": redis_url,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
@@ -82,7 +83,8 @@ def test_make_demo_runs_the_whole_stack_and_verifies_a_referral(tmp_path):
             shell_env,
             "from django.contrib.auth.models import User; from referrals import services; "
             "u = User.objects.create_user('demo', password='clave-segura-123'); "
-            "print(services.create_referral(user=u, cedula='1.020.304.050').pk)",
+            "print(services.create_referral(user=u, cedula='1.020.304.050', "
+            "authorization=services.authorization('attested', by=u)).pk)",
         )
 
         def status():

@@ -1,7 +1,7 @@
 """Ops and on-call: the stale sweep, alerts that leave the process, the failure-rate alert,
 the dashboard, Flower."""
 
-import base64
+import io
 import json
 import subprocess
 import sys
@@ -10,12 +10,15 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from referrals import alerts, monitoring, sweep
-from referrals.models import Alert, Referral, ScrapeAttempt, Status
-from scraping.simulator import KNOWN_CEDULAS
+from ops import alerts, monitoring
+from ops.models import Alert
+from pipeline import broker, sweep
+from referrals.models import Referral, ScrapeAttempt, Status
+from simulator import KNOWN_CEDULAS
 from tests.procs import ROOT, child_env, free_port, wait_for
 
 
@@ -26,11 +29,7 @@ def make_stale(referral, minutes=45, **fields):
 
 
 def queued_ids(redis):
-    ids = []
-    for raw in redis.lrange("scraping", 0, -1):
-        args, _, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
-        ids.append(args[0])
-    return ids
+    return broker.queued_referral_ids()  # the fixture emptied the broker's database
 
 
 @pytest.mark.django_db(transaction=True)
@@ -43,7 +42,7 @@ def test_sweep_requeues_lost_work_then_flags_once_in_one_digest(user, redis, set
     make_stale(lost)
     make_stale(queued)
     make_stale(verifying, status=Status.VERIFYING, claimed_by="gone")
-    from referrals.services import publish_verification
+    from pipeline.dispatch import publish_verification
 
     publish_verification(queued.pk)  # its message is still in Redis: a backlog, not lost
     redis.delete("alerts:dedup:queue-stalled")
@@ -79,7 +78,7 @@ def test_sweep_requeues_lost_work_then_flags_once_in_one_digest(user, redis, set
 
 def test_queued_work_that_no_worker_takes_alerts_once_that_the_queue_is_stalled(user, redis):
     # No scraping worker is running (never started, or died silently): the message waits.
-    from referrals.services import publish_verification
+    from pipeline.dispatch import publish_verification
 
     referral = Referral.objects.create(cedula="1020304050", referred_by=user)
     publish_verification(referral.pk)
@@ -105,7 +104,7 @@ def test_queued_work_that_no_worker_takes_alerts_once_that_the_queue_is_stalled(
 def test_sweep_recovers_a_referral_whose_message_was_deleted(
     user, redis, start_worker, pipeline_env, simulator
 ):
-    from referrals.services import publish_verification
+    from pipeline.dispatch import publish_verification
 
     referral = Referral.objects.create(cedula=KNOWN_CEDULAS["found"], referred_by=user)
     publish_verification(referral.pk)
@@ -206,7 +205,7 @@ def test_dashboard_figures_match_the_database(client, staff_user, user, redis):
     assert 'data-status-count="verified">3<' in body
     assert 'data-testid="failure-rate">50 %' in body
     assert "scraping: 2" in body
-    assert 'data-testid="circuit">closed' in body
+    assert 'data-testid="circuit" data-state="closed">cerrado' in body
 
 
 def test_dashboard_is_for_staff_only(client, user, db):
@@ -230,6 +229,39 @@ def test_flower_refuses_to_start_without_auth_outside_debug():
     assert "FLOWER_BASIC_AUTH" in result.stderr
 
 
+@pytest.mark.parametrize("credentials", ["ops:change-me", "ops:", "ops:ok-pass,jefe:changeme"])
+def test_flower_refuses_placeholder_or_empty_passwords_outside_debug(credentials):
+    env = child_env(DEBUG="0", FLOWER_BASIC_AUTH=credentials)
+    result = subprocess.run(
+        [sys.executable, "-m", "project.flower", "--port=0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "FLOWER_BASIC_AUTH is refused" in result.stderr
+
+
+def test_flower_listens_on_localhost_unless_told(monkeypatch, settings):
+    import celery.__main__
+
+    from project import flower
+
+    calls = []
+    # Flower runs in this process (project.flower patches its queue list first): record the
+    # command line it would run instead of starting it.
+    monkeypatch.setattr(celery.__main__, "main", lambda: calls.append(list(sys.argv)))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    settings.FLOWER_BASIC_AUTH = "ops:a-real-password"
+    settings.DEBUG = False
+    flower.main(["--port=5555"])
+    flower.main(["--port=5555", "--address=0.0.0.0"])
+    assert calls[0][-2:] == ["--address=127.0.0.1", "--port=5555"]
+    assert calls[1][-2:] == ["--port=5555", "--address=0.0.0.0"]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_flower_requires_credentials_and_shows_the_scraping_worker(start_worker, pipeline_env):
@@ -249,7 +281,10 @@ def test_flower_requires_credentials_and_shows_the_scraping_worker(start_worker,
 
         def workers_listed():
             try:
-                r = httpx.get(f"{base}/api/workers", auth=("ops", "s3cret-test"), timeout=5)
+                # refresh=1: ask the workers now (else Flower answers from its last inspection).
+                r = httpx.get(
+                    f"{base}/api/workers?refresh=1", auth=("ops", "s3cret-test"), timeout=10
+                )
             except httpx.TransportError:
                 return None
             return (r.status_code == 200 and r.json()) or None
@@ -260,9 +295,83 @@ def test_flower_requires_credentials_and_shows_the_scraping_worker(start_worker,
         assert queues == ["scraping"]
         assert httpx.get(f"{base}/api/workers", timeout=5).status_code == 401
         assert httpx.get(f"{base}/", auth=("ops", "wrong"), timeout=5).status_code == 401
+        # The broker page lists every queue, not only those of the workers that answered.
+        broker_page = httpx.get(f"{base}/broker", auth=("ops", "s3cret-test"), timeout=10)
+        assert broker_page.status_code == 200
+        for queue in ("scraping", "default", "captcha"):
+            assert f">{queue}<" in broker_page.text.replace(" ", "").replace("\n", ""), queue
         metrics = httpx.get(f"{base}/metrics", timeout=5)
         assert metrics.status_code == 200 and "flower_" in metrics.text
     finally:
         flower.terminate()
         flower.wait(10)
         log.close()
+
+
+@pytest.mark.django_db
+def test_the_alert_admin_filters_by_kind_open_and_delivered(client):
+    admin_user = User.objects.create_superuser("jefa", "jefa@example.com", "clave-segura-321")
+    client.force_login(admin_user)
+    now = timezone.now()
+    Alert.objects.create(key="circuit-open", title="Circuito abierto", body="b")
+    Alert.objects.create(
+        key="failure-rate:1700000000", title="Tasa de fallos", body="b", delivered_at=now
+    )
+    Alert.objects.create(
+        key="failure-rate:1700000300", title="Tasa resuelta", body="b", resolved_at=now
+    )
+    url = reverse("admin:ops_alert_changelist")
+
+    def titles(**query) -> set[str]:
+        response = client.get(url, query)
+        assert response.status_code == 200
+        return {alert.title for alert in response.context["cl"].result_list}
+
+    assert titles(kind="failure-rate") == {"Tasa de fallos", "Tasa resuelta"}
+    assert titles(kind="circuit-open") == {"Circuito abierto"}
+    assert titles(open="yes") == {"Circuito abierto", "Tasa de fallos"}
+    assert titles(open="no") == {"Tasa resuelta"}
+    assert titles(delivered="yes") == {"Tasa de fallos"}
+    assert titles(delivered="no", open="yes") == {"Circuito abierto"}
+    # The record of what on-call was told is read, never written by hand.
+    assert client.get(reverse("admin:ops_alert_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_manage_circuit_probes_or_closes_by_hand_and_is_audited(redis, user, caplog):
+    """`manage.py circuit --probe/--close [--key]`: what "probar ahora" does on /ops/, for a
+    shell; every use leaves a WARNING line and an alert naming who did it."""
+    from django.core.management import call_command
+
+    from pipeline.egress import circuit_breaker
+
+    def run(*args) -> str:
+        out = io.StringIO()
+        call_command("circuit", *args, stdout=out)
+        return out.getvalue()
+
+    breaker = circuit_breaker()
+    breaker.trip("bot block")
+    waiting = Referral.objects.create(cedula="1020304050", referred_by=user)
+    assert "open" in run()  # without an action: the state of each circuit
+    caplog.set_level("WARNING", logger="pipeline.resume")
+
+    shown = run("--probe")
+    assert f"cool-down ended; probe lookup: referral {waiting.pk}" in shown
+    assert breaker.status().state == "half_open"  # the probe's answer decides
+    assert broker.queued_referral_ids() == [waiting.pk]
+    assert "circuit probe by hand" in caplog.text
+    probe = Alert.objects.get(key__startswith="circuit-by-hand:")
+    assert "manage.py circuit" in probe.body and probe.resolved_at is not None  # a record
+
+    assert "circuit closed" in run("--close")
+    assert breaker.status().state == "closed"
+    assert Alert.objects.filter(key__startswith="circuit-by-hand:").count() == 2
+    assert "circuit already closed" in run("--close")
+
+    # --key: another egress's circuit, and only that one.
+    other = circuit_breaker("proxy-b.example:3128")
+    other.trip("bot block")
+    breaker.trip("bot block")
+    assert "circuit closed" in run("--close", "--key", "proxy-b.example:3128")
+    assert other.status().state == "closed" and breaker.status().state == "open"

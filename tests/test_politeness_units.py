@@ -40,6 +40,37 @@ def test_distinct_egress_keys_do_not_share_the_gap(redis):
     assert not a.acquire(max_wait=0.1)
 
 
+def test_the_gap_counts_from_the_end_of_the_consulta(redis):
+    # A slot is held while its consulta is out: nobody behind the same address gets one until
+    # the answer is back, and then only `interval` later, however long the consulta took.
+    first = RateSlots(redis, interval=0.3, limiter_key="egress-a", hold=5)
+    second = RateSlots(redis, interval=0.3, limiter_key="egress-a", hold=5)
+    release = first.wait_for_slot(1)
+    assert not second.acquire(max_wait=0.6)  # the consulta is out (longer than the interval)
+    release()
+    released = time.monotonic()
+    assert second.acquire(max_wait=2)
+    assert 0.25 <= time.monotonic() - released < 0.45
+
+
+def test_a_dead_holders_slot_frees_after_its_hold(redis):
+    dead = RateSlots(redis, interval=0.2, limiter_key="egress-a", hold=0.5)
+    assert dead.try_acquire() == 0.0  # and its process dies: release() never comes
+    started = time.monotonic()
+    assert RateSlots(redis, interval=0.2, limiter_key="egress-a", hold=0.5).acquire(max_wait=3)
+    assert 0.6 <= time.monotonic() - started < 1.0
+
+
+def test_a_release_after_the_hold_ran_out_leaves_the_next_holder_alone(redis):
+    slow = RateSlots(redis, interval=0.1, limiter_key="egress-a", hold=0.1)
+    slow.try_acquire()
+    time.sleep(0.25)
+    nxt = RateSlots(redis, interval=5, limiter_key="egress-a", hold=5)
+    assert nxt.try_acquire() == 0.0
+    slow.release()  # late: must not cut the next holder's slot short
+    assert redis.pttl("scraping:slot:egress-a") > 9000
+
+
 def breaker(redis, **kw):
     options = {"cooldown": 0.5, "failure_threshold": 3, "probe_lease": 5} | kw
     return CircuitBreaker(redis, **options)
@@ -58,7 +89,7 @@ def test_bot_block_opens_once_then_half_open_admits_one_probe(redis):
     assert cb.allow("probe")[0] is True
     assert cb.allow("other")[0] is False
     assert cb.allow("probe")[0] is True  # the probe's own retry may go on
-    assert cb.record_success() is True
+    assert cb.record_success("probe") is True
     assert cb.status().state is CircuitState.CLOSED
     assert cb.allow("other")[0] is True
 
@@ -67,7 +98,7 @@ def test_consecutive_failures_trip_and_success_resets_the_count(redis):
     cb = breaker(redis)
     assert cb.record_failure("503") is False
     assert cb.record_failure("503") is False
-    cb.record_success()
+    cb.record_success("t1")
     assert cb.record_failure("503") is False
     assert cb.record_failure("503") is False
     assert cb.record_failure("503") is True

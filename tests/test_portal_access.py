@@ -1,7 +1,9 @@
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from campaigns.models import Membership
 from referrals.models import Referral
 
 
@@ -37,7 +39,7 @@ def test_other_user_gets_404_and_does_not_see_it_listed(client, other_user, refe
 def test_create_form_enforces_csrf(user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    response = client.post(reverse("referrals:create"), {"cedula": "79845123"})
+    response = client.post(reverse("referrals:create"), {"authorized": "on", "cedula": "79845123"})
     assert response.status_code == 403
     assert not Referral.objects.exists()
 
@@ -46,21 +48,26 @@ def test_duplicate_cedula_gets_a_friendly_error_without_naming_the_owner(
     client, other_user, referral
 ):
     client.force_login(other_user)
-    response = client.post(reverse("referrals:create"), {"cedula": "1.020.304.050"})
+    response = client.post(
+        reverse("referrals:create"), {"authorized": "on", "cedula": "1.020.304.050"}
+    )
     assert response.status_code == 200
-    assert "ya está registrada".encode() in response.content
+    # Someone who may not see the referral gets the neutral answer (no "already registered").
+    assert "No es posible registrar esta cédula".encode() in response.content
+    assert "ya está registrada".encode() not in response.content
     assert b"ana" not in response.content
     assert Referral.objects.count() == 1
 
 
 def test_invalid_cedula_changes_nothing(user_client, db):
-    response = user_client.post(reverse("referrals:create"), {"cedula": "12ab"})
+    response = user_client.post(reverse("referrals:create"), {"authorized": "on", "cedula": "12ab"})
     assert response.status_code == 200
     assert "solo puede tener números".encode() in response.content
     assert not Referral.objects.exists()
 
 
-def test_signup_logs_in_and_lands_on_the_list(client, db):
+def test_open_signup_logs_in_and_lands_on_the_list_as_a_leader_without_a_team(client, db, settings):
+    settings.SIGNUP_MODE = "open"
     response = client.post(
         reverse("signup"),
         {
@@ -68,10 +75,23 @@ def test_signup_logs_in_and_lands_on_the_list(client, db):
             "email": "n@example.com",
             "password1": "una-clave-larga-99",
             "password2": "una-clave-larga-99",
+            "accept_policy": "on",
         },
     )
     assert response.status_code == 302
     assert client.get(reverse("referrals:list")).status_code == 200
+    membership = Membership.objects.get(user__username="nuevo")
+    assert (membership.role, membership.team) == ("leader", None)
+
+
+def test_invite_mode_signup_explains_and_makes_no_account(client, db, settings):
+    settings.SIGNUP_MODE = "invite"
+    form = {"username": "nuevo", "email": "n@example.com"}
+    form.update(password1="una-clave-larga-99", password2="una-clave-larga-99", accept_policy="on")
+    response = client.post(reverse("signup"), form)
+    assert response.status_code == 200
+    assert "con una invitación".encode() in response.content
+    assert not User.objects.filter(username="nuevo").exists()
 
 
 def test_list_is_newest_first_and_polls_only_while_in_flight(user_client, user):

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect, sync_playwright
 
-from scraping.simulator import KNOWN_CEDULAS, expected_status
+from simulator import KNOWN_CEDULAS, expected_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -34,6 +34,7 @@ def page(transactional_db, live_server, settings):
     # would not come back.
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
+    settings.SIGNUP_MODE = "open"  # these walks start with the open sign-up page
     # Playwright's sync API runs an event loop in this thread, and Django refuses ORM calls
     # from a thread with a running loop: the browser is started after the database is set up
     # and closed before it is flushed (this fixture depends on both). The test itself reads
@@ -57,6 +58,7 @@ def sign_up_and_log_in(page, username):
     page.locator("#id_email").fill(f"{username}@example.com")
     page.locator("#id_password1").fill(PASSWORD)
     page.locator("#id_password2").fill(PASSWORD)
+    page.locator("#id_accept_policy").check()  # the data policy, shown at sign-up
     page.get_by_role("button", name="Crear cuenta").click()
     expect(page.get_by_role("heading", name="Mis referidos")).to_be_visible()
     # Out and in again, through the log-in form.
@@ -86,6 +88,7 @@ def test_add_a_cedula_and_watch_it_verify_without_reloading(page, start_worker, 
 
     page.get_by_role("link", name="Agregar", exact=True).click()
     page.get_by_label("Cédula").fill("1.020.304.050")
+    page.locator("#id_authorized").check()  # the authorization attested
     page.get_by_role("button", name="Registrar y verificar").click()
     expect(page.get_by_role("heading", name=f"Cédula {KNOWN_CEDULAS['found']}")).to_be_visible()
     badge = page.locator("#referral-status .badge")
@@ -123,6 +126,7 @@ def test_import_20_watch_the_progress_and_export(page, start_worker, pipeline_en
     page.get_by_role("button", name="Revisar archivo").click()
     expect(page.locator('[data-count="accepted"]')).to_have_text("20")
     expect(page.locator('[data-outcome="accepted"]')).to_have_count(20)
+    page.get_by_test_id("attest").check()  # every person in the file authorized it
     page.get_by_role("button", name="Registrar 20 cédulas").click()
 
     progress = page.locator("#batch-progress")
@@ -131,7 +135,7 @@ def test_import_20_watch_the_progress_and_export(page, start_worker, pipeline_en
     text = page.locator("#progress-text")
     expect(text).to_have_attribute("data-finished", "20", timeout=90_000)
     expect(progress).to_have_attribute("value", "20")
-    expect(text).to_contain_text("20 de 20 verificados")
+    expect(text).to_contain_text("20 de 20 consultados")  # looked up; verified is below
     expect(page.locator("#import-progress:not([hx-trigger])")).to_be_attached()
     assert page.evaluate(PAGE_KEPT), "the page was reloaded or navigated away"
     found = sum(expected_status(c) == "found" for c in cedulas)
@@ -148,7 +152,8 @@ def test_import_20_watch_the_progress_and_export(page, start_worker, pipeline_en
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter=";"))
     assert rows[0][0] == "Cédula"
-    assert sorted(row[0] for row in rows[1:]) == sorted(cedulas)
-    assert sum(row[2] == "Verificado" for row in rows[1:]) == found
+    assert rows[-1][0].startswith("Exportado por ")  # the last line: who exported, and when
+    assert sorted(row[0] for row in rows[1:-1]) == sorted(cedulas)
+    assert sum(row[2] == "Verificado" for row in rows[1:-1]) == found
 
     screenshot_list(page, "referral-list-import")

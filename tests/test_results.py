@@ -113,7 +113,8 @@ def read_export(client, **params):
 def test_export_round_trips_the_filtered_rows_and_neutralises_formulas(user_client, referrals):
     rows = read_export(user_client, municipio="MEDELLIN")
     assert rows[0][:3] == ["Cédula", "Nombre", "Estado"]
-    body = {row[0]: row for row in rows[1:]}
+    assert rows[-1][0].startswith("Exportado por ana el ")  # the last line: who, and when
+    body = {row[0]: row for row in rows[1:-1]}
     assert set(body) == {"1020304050", "79845123"}
     assert body["1020304050"][1:8] == [
         "Ana Pérez",
@@ -126,7 +127,7 @@ def test_export_round_trips_the_filtered_rows_and_neutralises_formulas(user_clie
     ]
     assert body["79845123"][1] == '\'=HYPERLINK("http://x")'
 
-    everything = {row[0]: row[1] for row in read_export(user_client)[1:]}
+    everything = {row[0]: row[1] for row in read_export(user_client)[1:-1]}
     assert set(everything) == {r.cedula for r in referrals}  # never the other user's
     assert everything["52123456"] == "'+57 Beto"
     assert everything["1000000001"] == "'@Carla"
@@ -209,7 +210,7 @@ def test_dates_are_shown_in_bogota_time(user_client, referrals):
     Referral.objects.filter(pk=referrals[0].pk).update(
         created_at=datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
     )
-    exported = {row[0]: row[-1] for row in read_export(user_client)[1:]}
+    exported = {row[0]: row[-1] for row in read_export(user_client)[1:-1]}
     assert exported["1020304050"] == "2025-12-31 22:00"
     body = user_client.get(reverse("referrals:list")).content.decode()
     assert "31 Dic 2025 22:00" in body or "31 dic 2025 22:00" in body.lower()

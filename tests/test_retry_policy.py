@@ -8,7 +8,7 @@ import pytest
 from celery.exceptions import Retry
 from django.conf import settings
 
-from referrals.tasks import verify_referral
+from pipeline.tasks import verify_referral
 from scraping.errors import NetworkError, RateLimitedError
 
 SAMPLES = 40
@@ -30,7 +30,7 @@ def countdowns(mocker):
 
 def countdowns_after(mocker, countdowns, exc, retries, runs=1):
     """The countdowns of `runs` runs that raise `exc` after `retries` earlier retries."""
-    mocker.patch("referrals.verification.verify_referral", side_effect=exc)
+    mocker.patch("pipeline.verification.verify_referral", side_effect=exc)
     for _ in range(runs):
         assert verify_referral.apply((1,), retries=retries).state == "RETRY"
     return countdowns[-runs:]

@@ -1,7 +1,10 @@
 """Shared fixtures for the scraping tests: a running simulator and a client pointed at it.
 
-No Django here. Without pytest-django, skip the Django conftest above this directory:
-    .venv/bin/pytest -p no:django --confcutdir=tests/scraping tests/scraping
+The simulator fixtures (`census_simulator`, `simulator`) come from simulator.testing, bound in
+the conftest above: one simulator for the whole run. No Django here. Without pytest-django,
+skip that conftest and load the simulator fixtures as a plugin:
+    PYTHONPATH=. .venv/bin/pytest -p no:django -p simulator.testing --confcutdir=tests/scraping \
+        tests/scraping
 """
 
 from __future__ import annotations
@@ -11,13 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from scraping.client import CensusClient
-from scraping.simulator import SimulatorServer
-from scraping.simulator import testing as simulator_fixtures
-from scraping.simulator.testing import simulator_config
-
-# The reusable simulator fixtures (other test packages bind them the same way).
-census_simulator = simulator_fixtures.census_simulator
-simulator = simulator_fixtures.simulator
+from simulator import SimulatorServer
+from simulator.testing import simulator_config
 
 
 def pytest_configure(config: pytest.Config) -> None:

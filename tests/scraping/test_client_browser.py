@@ -18,8 +18,8 @@ from scraping.errors import (
     RateLimitedError,
 )
 from scraping.results import CensusStatus
-from scraping.simulator import KNOWN_CEDULAS, expected_status
-from scraping.simulator.testing import TEST_API_KEY
+from simulator import KNOWN_CEDULAS, expected_status
+from simulator.testing import TEST_API_KEY
 
 pytestmark = pytest.mark.browser
 
@@ -110,13 +110,15 @@ def test_slow_answer_within_timeout_succeeds(census_client, simulator):
 
 
 def test_expired_token_is_renewed(make_client, simulator):
-    simulator.control.update_settings(token_lifetime=0.5)
+    # Long enough for the fresh inline token to reach the site on a loaded machine (at 0.5 s a
+    # busy CI saw it expire too), short enough to wait out once.
+    simulator.control.update_settings(token_lifetime=3)
     # A token from the pool that is already dead at the site (a pool with a bad clock).
     stale = httpx.post(f"{simulator.url}recaptcha/api2/userverify", json={}).json()["token"]
-    time.sleep(0.8)
+    time.sleep(3.3)
     handed = []
 
-    def token_source(site_key, page_url):
+    def token_source(site_key, page_url, cancelled=None):
         if handed:
             return None  # pool empty: the client must solve inline
         handed.append(stale)
@@ -133,7 +135,7 @@ def test_expired_token_is_renewed(make_client, simulator):
 
 
 def test_token_source_spares_the_solver(make_client, simulator):
-    def token_source(site_key, page_url):
+    def token_source(site_key, page_url, cancelled=None):
         assert site_key == simulator.settings.sitekey
         token = httpx.post(f"{simulator.url}recaptcha/api2/userverify", json={}).json()["token"]
         return SolvedToken(token)
@@ -147,7 +149,7 @@ def test_token_source_spares_the_solver(make_client, simulator):
 def test_reused_token_rejected_then_bounded(make_client, simulator):
     used = httpx.post(f"{simulator.url}recaptcha/api2/userverify", json={}).json()["token"]
     client = make_client(captcha_solver="none", captcha_attempts=2)
-    client.token_source = lambda site_key, page_url: SolvedToken(used)
+    client.token_source = lambda site_key, page_url, cancelled=None: SolvedToken(used)
     assert client.lookup(KNOWN_CEDULAS["found"]).is_found  # first use is fine
     with pytest.raises(CaptchaError):
         client.lookup(KNOWN_CEDULAS["found"])
@@ -302,7 +304,7 @@ def test_politeness_log(census_client, simulator):
 
 def test_patchright_driver_passes_strict_mode(simulator):
     pytest.importorskip("patchright")
-    from scraping.simulator.testing import simulator_config
+    from simulator.testing import simulator_config
 
     simulator.control.update_settings(strict=True)
     outcome = []

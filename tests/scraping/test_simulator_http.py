@@ -6,8 +6,8 @@ import pytest
 from scraping.captcha import NoSolver, TwoCaptchaSolver
 from scraping.errors import CaptchaError, CaptchaSolverUnavailable
 from scraping.parser import detect_block
-from scraping.simulator import KNOWN_CEDULAS, answer_for, expected_status
-from scraping.simulator.testing import TEST_API_KEY
+from simulator import KNOWN_CEDULAS, answer_for, expected_status
+from simulator.testing import TEST_API_KEY
 
 
 def test_plain_http_client_gets_neither_page_nor_answer(simulator):

@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from scraping.simulator import expected_status
+from simulator import expected_status
 
 LOOKUPS = int(os.environ.get("SCRAPING_SOAK_LOOKUPS", "200"))
 # Bound for RSS of this Python process + the whole browser tree (measured on the dev box at
@@ -26,6 +26,7 @@ def total_rss_mb(client) -> float:
 
 @pytest.mark.browser
 @pytest.mark.soak
+@pytest.mark.timeout(900)  # 200 lookups: 3-5 min beside other tests on two cores
 def test_many_lookups_leave_no_context_and_bounded_memory(make_client, simulator):
     client = make_client(relaunch_every=0, browser_max_rss_mb=0)  # no relaunch: see real growth
     durations, rss = [], []

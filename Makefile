@@ -8,12 +8,15 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run demo test bench lint format deps browser check-redis migrate messages clean help
+.PHONY: run demo superuser manage test test-fast bench lint format deps browser check-redis migrate messages schema clean help
 
 help:
 	@echo "make run    - the whole stack: web, scraping + default workers, beat, Flower (SQLite, Redis on localhost)"
 	@echo "make demo   - the same stack pointed at the local Registraduria simulator"
+	@echo "make superuser - create a staff user for /ops/ and /admin/ (local stack settings)"
+	@echo "make manage CMD=\"circuit --probe\" - any manage.py command under the local stack settings"
 	@echo "make test   - the test suite (needs Redis; PostgreSQL with DATABASE_URL=postgres://...)"
+	@echo "make test-fast - the tests without browser, worker processes or long runs (~1 min)"
 	@echo "make lint   - ruff check + format check"
 	@echo "make bench  - the benchmarks: dispatch, scraper, politeness, portal (~10 min, Redis db 9; README)"
 
@@ -31,31 +34,58 @@ browser:
 	@bin/ensure-chromium
 
 check-redis: deps
-	@$(PY) -m project.preflight
+	@$(LOCAL_ENV) $(PY) -m project.preflight
 
-# The local stack runs with DEBUG on unless told otherwise (DEBUG=0 needs a SECRET_KEY), its
-# output unbuffered: honcho reads it through a pipe, and "serving on :8000" must show at once.
-LOCAL_ENV := DEBUG=$${DEBUG:-1} PYTHONUNBUFFERED=1
+# The local stack runs with DEBUG on and open sign-up unless told otherwise (DEBUG=0 needs a
+# SECRET_KEY; production's default is SIGNUP_MODE=invite), its output unbuffered: honcho reads
+# it through a pipe, and "serving on :8000" must show at once.
+LOCAL_ENV := DEBUG=$${DEBUG:-1} SIGNUP_MODE=$${SIGNUP_MODE:-open} PYTHONUNBUFFERED=1
+# Under honcho, which stamps each line with its own clock: one clock per line.
+STACK_ENV := $(LOCAL_ENV) LOG_TIMESTAMPS=0
 
 migrate: deps
 	$(LOCAL_ENV) $(PY) manage.py migrate --noinput
 
-STACK := web worker-scraping worker-default worker-captcha beat flower
+STACK := web worker-scraping worker-default worker-captcha beat flower ready
 
 run: deps browser check-redis migrate
-	$(LOCAL_ENV) $(VENV)/bin/honcho -f Procfile start $(STACK)
+	$(STACK_ENV) $(VENV)/bin/honcho -f Procfile start $(STACK)
 
 # The same stack, verifying against the local simulator of the Registraduria (port 8001).
 demo: deps browser check-redis migrate
-	$(LOCAL_ENV) \
+	$(STACK_ENV) \
 	REGISTRADURIA_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8001}/ \
+	REGISTRADURIA_WSP_URL=http://127.0.0.1:$${SIMULATOR_WSP_PORT:-8002}/censo/consultar/ \
+	CENSUS_SOURCES=consultacenso,wsp \
 	CAPTCHA_SOLVER=twocaptcha \
 	CAPTCHA_API_URL=http://127.0.0.1:$${SIMULATOR_PORT:-8001}/solver \
 	CAPTCHA_API_KEY=demo-key \
+	WEBHOOK_ALLOW_PRIVATE_URLS=1 \
 	$(VENV)/bin/honcho -f Procfile start $(STACK) simulator
 
+# The ops commands of the README under the local stack's settings (DEBUG on, no SECRET_KEY
+# needed), in a fresh shell: `make superuser`, `make manage CMD="circuit --probe"`.
+superuser: deps migrate
+	$(LOCAL_ENV) $(PY) manage.py createsuperuser
+
+manage: deps
+	$(LOCAL_ENV) $(PY) manage.py $(CMD)
+
+# The suite runs in TEST_WORKERS parallel processes (pytest-xdist; TEST_WORKERS=0 runs it in one),
+# each with its own Redis database and test database (tests/conftest.py). --maxschedchunk 1 hands
+# the tests out one at a time, in the order tests/conftest.py gives them (long ones spread out).
+TEST_WORKERS ?= 3
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --maxschedchunk 1)
+
+# The tests that saturate the CPU on purpose (`cpu_hogs`: the chaos run) follow in a process of
+# their own, alone on the machine; exit code 5 (PYTEST_ARGS selected none of them) is fine.
 test: deps browser
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	TEST_HOGS=skip $(VENV)/bin/pytest $(PARALLEL) $(PYTEST_ARGS)
+	TEST_HOGS=only $(VENV)/bin/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# The inner loop: no browser, no worker processes, no long tests (about a minute).
+test-fast: deps
+	$(VENV)/bin/pytest $(PARALLEL) -m "not browser and not worker and not slow and not soak" $(PYTEST_ARGS)
 
 # Benchmarks (README.md, "Benchmarks"): their own Redis db 9 and a SQLite file under
 # /tmp, never the development ones; tables on stdout, JSON in benchmarks/results/.
@@ -75,11 +105,15 @@ format: deps
 # Translations: refresh locale/en/LC_MESSAGES/django.po from the code and templates, translate
 # the new entries by hand, then run this again to compile django.mo (committed with the .po;
 # needs gettext's msgfmt, `apt-get install gettext`). tests/test_i18n.py fails on a stale .mo.
-MESSAGES_IGNORE := --ignore=.venv --ignore=.tools --ignore=scraping --ignore=tests \
+MESSAGES_IGNORE := --ignore=.venv --ignore=.tools --ignore=scraping --ignore=simulator --ignore=harness --ignore=tests \
 	--ignore=benchmarks --ignore=staticfiles --ignore=test-artifacts
 messages: deps
 	DEBUG=1 $(PY) manage.py makemessages -l en --no-location $(MESSAGES_IGNORE)
 	DEBUG=1 $(PY) manage.py compilemessages -l en $(MESSAGES_IGNORE)
+
+# The OpenAPI schema of /api/v1/, committed: tests/test_openapi.py fails when it is stale.
+schema: deps
+	DEBUG=1 $(PY) manage.py spectacular --lang en --validate --fail-on-warn --file docs/openapi.yaml
 
 clean:
 	rm -rf .venv .tools staticfiles db-test.sqlite3* .pytest_cache

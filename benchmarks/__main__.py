@@ -54,6 +54,8 @@ def configure_environment(sim_port: int) -> None:
             "SECURE_COOKIES": "0",
             "STATIC_MANIFEST": "0",
             "AXES_ENABLED": "0",
+            # The benchmarks create thousands of referrals per user in a day.
+            "NEW_REFERRALS_DAILY_CAP": "1000000",
             "LOG_LEVEL": "WARNING",
             # The census client against the local simulator, human pauses off.
             "REGISTRADURIA_URL": simulator,

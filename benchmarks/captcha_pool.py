@@ -67,7 +67,11 @@ def one(simulator, label: str, n: int, cedulas, pool_on: bool) -> dict:
             if "beat" not in p.name:
                 p.wait_log(" ready.", timeout=90)
         user, _ = User.objects.get_or_create(username="bench-captcha-pool")
-        ids = [services.create_referral(user=user, cedula=next(cedulas)).pk for _ in range(n)]
+        consent = services.authorization("attested", by=user)
+        ids = [
+            services.create_referral(user=user, cedula=next(cedulas), authorization=consent).pk
+            for _ in range(n)
+        ]
         t0 = time.monotonic()
         in_flight = Referral.objects.filter(pk__in=ids, status__in=Status.in_flight())
         budget = n * (SOLVE_DELAY + 15) + 120

@@ -7,18 +7,22 @@ import json
 import math
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness.processes import (  # noqa: F401 (free_port, VENV_BIN: for the benchmarks)
+    ROOT,
+    VENV_BIN,
+    ChildProcess,
+    celery_command,
+    free_port,
+    wait_until,
+)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 LOGS = RESULTS / "logs"
-VENV_BIN = Path(sys.executable).parent
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -135,42 +139,25 @@ def reset_redis() -> None:
 
 
 # --- processes --------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The child processes themselves are the harness the tests use too (harness/processes.py).
 
 
-class Proc:
+class Proc(ChildProcess):
     """A child process in its own process group, its output in results/logs/<name>.log."""
 
     def __init__(self, name: str, cmd: list[str], env: dict | None = None) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
         self.name = name
-        self.log_path = LOGS / f"{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
+        env = {**os.environ, **(env or {})}
+        super().__init__(cmd, log_path=LOGS / f"{name}.log", env=env, mode="wb")
 
     def wait_log(self, needle: str, timeout: float = 60.0) -> Proc:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        def seen() -> bool:
+            if not self.running():
                 raise RuntimeError(f"{self.name} exited early; see {self.log_path}")
-            if needle.encode() in self.log_path.read_bytes():
-                return self
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not ready in {timeout:.0f}s; see {self.log_path}")
+            return self.log_has(needle)
+
+        wait_until(seen, timeout, interval=0.1, what=f"{self.name} (see {self.log_path})")
+        return self
 
     def terminate(self) -> None:
         """SIGTERM to the main process only, as `docker stop` or Kubernetes do: a Celery worker
@@ -180,37 +167,18 @@ class Proc:
             self.proc.terminate()
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.proc.poll() is None:
-            self.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever it left behind
-        self._log.close()
+        super().stop(timeout, warm=True)
 
 
 def celery_worker(name: str, queues: str, app: str = "project", concurrency: int = 1, **env):
-    cmd = [str(VENV_BIN / "celery"), "-A", app, "worker", "-Q", queues]
-    cmd += ["-c", str(concurrency), "-P", "prefork", "-n", f"{name}@%h"]
-    cmd += ["--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+    cmd = celery_command(
+        "worker", app=app, queues=queues, concurrency=concurrency, name=f"{name}@%h"
+    )
     return Proc(name, cmd, {"LOG_LEVEL": "INFO", **env})
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 class Simulator:
-    """The census simulator as its own process (`python -m scraping.simulator`)."""
+    """The census simulator as its own process (`python -m simulator`)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -219,9 +187,9 @@ class Simulator:
         self.control = None
 
     def start(self) -> Simulator:
-        from scraping.simulator import SimulatorControl
+        from simulator import SimulatorControl
 
-        cmd = [sys.executable, "-m", "scraping.simulator", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "simulator", "--port", str(self.port)]
         self.proc = Proc("simulator", cmd)
         self.control = SimulatorControl(self.url)
         wait_until(self._up, timeout=30, interval=0.2, what="the simulator")

@@ -75,7 +75,12 @@ class Registrar(LoggedIn):
         token = CSRF.search(form.text)
         if token is None:
             return  # already a failure: not a 200 page with a form
-        data = {"csrfmiddlewaretoken": token.group(1), "cedula": str(next(CEDULAS))}
+        # The leader attests the person's authorization (required: referrals.forms).
+        data = {
+            "csrfmiddlewaretoken": token.group(1),
+            "cedula": str(next(CEDULAS)),
+            "authorized": "on",
+        }
         with self.client.post(
             "/referidos/nuevo/",
             data=data,

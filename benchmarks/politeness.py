@@ -48,7 +48,11 @@ def one(simulator, idx: int, label: str, keys: tuple[str, ...], cedulas, quick: 
     user, _ = User.objects.get_or_create(username="bench-politeness")
     backlog = 40 if quick else BACKLOG
     for _ in range(backlog):
-        services.create_referral(user=user, cedula=next(cedulas))
+        services.create_referral(
+            user=user,
+            cedula=next(cedulas),
+            authorization=services.authorization("attested", by=user),
+        )
 
     workers = [
         celery_worker(

@@ -107,7 +107,11 @@ def seed(url: str) -> None:
     Referral.objects.bulk_create(rows, batch_size=1000)
     registrar, _ = User.objects.get_or_create(username="bench-backlog")
     for i in range(BACKLOG):
-        services.create_referral(user=registrar, cedula=str(1_750_000_000 + i * 7919))
+        services.create_referral(
+            user=registrar,
+            cedula=str(1_750_000_000 + i * 7919),
+            authorization=services.authorization("attested", by=registrar),
+        )
     client = Client()
     client.force_login(user)
     print(client.cookies["sessionid"].value)

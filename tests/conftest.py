@@ -62,6 +62,17 @@ def pytest_collection_modifyitems(config, items):
     items[:] = ordered + long_tests + hogs
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    """Django's PBKDF2 takes about a second of CPU per password on this machine, and the suite
+    creates thousands of users: MD5 for the tests. No test is about the hasher, and processes the
+    tests start (workers, servers) keep production's list."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _policy_cache():
     """The data policy in force is cached a few seconds per process (privacy.policy): a test

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import URLResolver, get_resolver
 
 from api import services as api_services
@@ -467,8 +467,7 @@ def world(django_db_setup, django_db_blocker):
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
     from django_celery_results.models import GroupResult, TaskResult
 
-    fast = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
-    with django_db_blocker.unblock(), fast:
+    with django_db_blocker.unblock():
         make = User.objects.create_user
         campaign = build_campaign()
         users = {

@@ -21,8 +21,7 @@ from tests.campaign import PASSWORD, build_campaign
 
 
 @pytest.fixture
-def campaign(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def campaign(db):
     world = build_campaign()
     p = world["people"]
     world["refs"] = {
@@ -237,8 +236,7 @@ def test_a_coordinator_invitation_without_a_team_makes_their_team(campaign):
     assert "coord3" in team.name
 
 
-def test_create_manager_makes_or_promotes_the_manager(db, monkeypatch, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def test_create_manager_makes_or_promotes_the_manager(db, monkeypatch):
     monkeypatch.setenv("MANAGER_PASSWORD", "una-clave-larga-99")
     call_command(
         "create_manager", "jefa", "--email", "j@example.com", "--password-env", "MANAGER_PASSWORD"

@@ -1,5 +1,6 @@
 """Issue 14's acceptance run: the promise kept under real faults, with the production defaults
-except the polite rate (60/m, to keep it short) and the human pauses (off).
+except the polite rate (60/m, to keep it short), the human pauses (off) and the circuit's
+cool-down (60 s instead of 900 s: a pause the faults may cause is waited out, not its length).
 
 Two scraping workers on one limiter key, a default worker and beat, on a Redis persisted like
 production's; the simulator answers about 20 % of requests with a 503, a 429 with Retry-After,
@@ -30,25 +31,32 @@ from tests.test_guarantees import (
     sigkill_tree,
 )
 
-# cpu_hogs: it saturates both cores on purpose, so it runs last (tests/conftest.py), when no
-# other test is left to measure time beside it.
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.worker,
-    pytest.mark.slow,
-    pytest.mark.cpu_hogs,
-    # Its own wait for the last final state (LAST_FINAL_WITHIN) and the processes' stops.
-    pytest.mark.timeout(1800),
-]
-
 REFERRALS = 40
 RATE, INTERVAL = "60/m", 1.0
 # Alerts the injected faults can justify: a failure rate above 20 % in the last hour and, when
 # CIRCUIT_FAILURE_THRESHOLD (5) lookups in a row happen to fail (about one lookup in three meets
-# a fault), the circuit's pause: it then holds every lookup for CIRCUIT_COOLDOWN (900 s, the
-# default) and the half-open probe resumes them. The waits below leave room for one such pause.
-JUSTIFIED = ("failure-rate", "circuit-open")
-LAST_FINAL_WITHIN = 1500
+# a fault; seen in 1 run of 8), the circuit's pause: it then holds every lookup for
+# CIRCUIT_COOLDOWN and the half-open probe resumes them. Each may be followed by the notice that
+# it ended, and only then. The production cool-down (900 s) is shortened here: waiting it out
+# proves nothing the circuit tests do not (tests/test_reliability.py), and a CI run cannot
+# afford a quarter of an hour of one test sleeping.
+JUSTIFIED = ("failure-rate:", "circuit-open:")
+ENDS = {"failure-rate-recovered:": "failure-rate:", "circuit-closed:": "circuit-open:"}
+COOLDOWN = 60
+LAST_FINAL_WITHIN = 600
+
+
+def unjustified(raised: list[str]) -> list[str]:
+    """The alert keys the faults do not justify: not one of JUSTIFIED, nor the end of one raised."""
+    left = []
+    for key in raised:
+        if key.startswith(JUSTIFIED):
+            continue
+        end = next((prefix for prefix in ENDS if key.startswith(prefix)), None)
+        if end and ENDS[end] + key.removeprefix(end) in raised:
+            continue
+        left.append(key)
+    return left
 
 
 @contextlib.contextmanager
@@ -81,6 +89,23 @@ def mid_lookup(worker) -> bool:
     return text.count(b"verify start") > text.count(b"verify end") and b"browser launched" in text
 
 
+def test_only_the_alerts_the_faults_justify_pass():
+    assert not unjustified(["circuit-open:consultacenso", "circuit-closed:consultacenso"])
+    assert not unjustified(["failure-rate:17", "failure-rate-recovered:17"])
+    assert unjustified(["circuit-closed:consultacenso"]) == ["circuit-closed:consultacenso"]
+    assert unjustified(["failure-rate-recovered:17", "failure-rate:18"]) == [
+        "failure-rate-recovered:17"
+    ]
+    assert unjustified(["stale-referrals:3"]) == ["stale-referrals:3"]
+
+
+# It saturates both cores on purpose (cpu_hogs), so it runs last, when no other test is left to
+# measure time beside it (tests/conftest.py); its timeout covers its own wait and the stops.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+@pytest.mark.slow
+@pytest.mark.cpu_hogs
+@pytest.mark.timeout(LAST_FINAL_WITHIN + 300)
 def test_chaos_forty_referrals_all_final_politely(persistent_redis, simulator, user):  # noqa: F811
     from project.celery import app
 
@@ -91,7 +116,12 @@ def test_chaos_forty_referrals_all_final_politely(persistent_redis, simulator, u
         ("hang", {"probability": 0.03, "target": "consulta"}),
     ):
         simulator.control.set_fault(name, **spec)
-    env = default_env(simulator, REDIS_URL=persistent_redis.url, SCRAPING_RATE_LIMIT=RATE)
+    env = default_env(
+        simulator,
+        REDIS_URL=persistent_redis.url,
+        SCRAPING_RATE_LIMIT=RATE,
+        CIRCUIT_COOLDOWN=COOLDOWN,
+    )
     referrals = [
         Referral.objects.create(cedula=str(1_700_000_000 + i * 7_919), referred_by=user)
         for i in range(REFERRALS)
@@ -157,7 +187,7 @@ def test_chaos_forty_referrals_all_final_politely(persistent_redis, simulator, u
         out.sort()
         assert all(b[0] >= a[1] for a, b in itertools.pairwise(out)), (cedula, out)
     raised = sorted({a.key for a in Alert.objects.all()})
-    assert all(key.startswith(JUSTIFIED) for key in raised), raised
+    assert not unjustified(raised), raised
     print(
         f"\n{REFERRALS} referrals final {last_final:.0f} s after publishing ({by_status}); "
         f"{len(log) / REFERRALS:.2f} consultas per referral; min gap {min(gaps):.2f} s; "

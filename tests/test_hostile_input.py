@@ -61,11 +61,6 @@ FUZZ = settings(
 VALID_USERNAME = UnicodeUsernameValidator()
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def admin_client_(db):
     root = User.objects.create_superuser("root", "root@example.com", "clave-segura-000")

@@ -22,7 +22,6 @@ PASSWORD = "clave-segura-123"
 def axes_on(settings):
     settings.AXES_ENABLED = True
     settings.AXES_FAILURE_LIMIT = 5
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings
 
 

@@ -16,8 +16,7 @@ from tests.campaign import build_campaign
 
 
 @pytest.fixture
-def campaign(db, settings, redis):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def campaign(db, redis):
     return build_campaign()
 
 

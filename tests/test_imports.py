@@ -294,10 +294,12 @@ def test_a_workbook_whose_part_inflates_past_the_cap_is_refused_before_parsing(b
 
 def test_the_reader_process_is_stopped_by_its_limits(monkeypatch):
     # Under the caps, parsing is still work: it happens in a child process whose limits
-    # stop it (here a 1 s CPU limit against ~200,000 cells), never in the web process.
+    # stop it (here a 1 s CPU limit against ~370,000 cells, just under the part cap: about 2 s
+    # of CPU on an idle core; 4 MB took 0.97 s and slipped through), never in the web process.
     monkeypatch.setattr(imports, "XLSX_READER_CPU_SECONDS", 1)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    message, _ = read_heavy(xlsx_bombs.sheet_bomb(inflated_mb=4))
+    inflated_mb = imports.MAX_XLSX_PART_BYTES / 1024 / 1024 - 0.5
+    message, _ = read_heavy(xlsx_bombs.sheet_bomb(inflated_mb=inflated_mb))
     assert "demasiado pesado" in message
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 20 * 1024  # KiB
 

@@ -243,7 +243,7 @@ class LookupFlow:
             if ABORTED not in str(exc):
                 raise NetworkError(f"census page failed to load: {_short(exc)}") from exc
         if response is not None:
-            raise_for_status(response.status, response.headers, "census page")
+            self._raise_for_answer(response.status, response.headers, response, "census page")
         # The F5-like gate answers a script that sets a cookie and reloads: wait for the form.
         # wait_for_selector survives that navigation; short slices let us look at what came.
         while True:
@@ -257,7 +257,7 @@ class LookupFlow:
             self.check_cancelled()  # a page that takes its time must not hold a cancel up
             doc = self.net.document
             if doc is not None and doc.status is not None:
-                raise_for_status(doc.status, doc.headers, "census page")
+                self._raise_for_answer(doc.status, doc.headers, doc.response, "census page")
             if doc is not None and doc.failure and ABORTED not in doc.failure:
                 raise NetworkError(f"census page failed to load: {doc.failure}")
             body = self._content()
@@ -277,11 +277,11 @@ class LookupFlow:
         # When the event never came, the page itself knows the status it was served with.
         doc = self.net.document
         if doc is not None and doc.status is not None:
-            status, headers = doc.status, doc.headers
+            status, headers, response = doc.status, doc.headers, doc.response
         else:
-            status, headers = self._navigation_status(), {}
+            status, headers, response = self._navigation_status(), {}, None
         if status is not None:
-            raise_for_status(status, headers, "census page")
+            self._raise_for_answer(status, headers, response, "census page")
         body = self._content()
         self.last_body = body[:BODY_CAP]
         kind = detect_block(body)
@@ -321,7 +321,7 @@ class LookupFlow:
         while not self._elections_ready():
             seen = self.net.elecciones
             if seen is not None and seen.status is not None:
-                raise_for_status(seen.status, seen.headers, "elections list")
+                self._raise_for_answer(seen.status, seen.headers, seen.response, "elections list")
                 if seen.status >= 400:
                     raise PageChangedError(f"elections list: HTTP {seen.status}")
             if seen is not None and seen.failure:
@@ -469,7 +469,7 @@ class LookupFlow:
             raise self._pacing_error
         if seen.failure:
             raise NetworkError(f"census API request failed: {seen.failure}")
-        raise_for_status(seen.status, seen.headers, "census API")
+        self._raise_for_answer(seen.status, seen.headers, seen.response, "census API")
         try:
             body = seen.response.text()
         except self.driver.Error:
@@ -542,6 +542,25 @@ class LookupFlow:
         while self.net.documents_seen == documents_before and time.monotonic() < until:
             self.page.wait_for_timeout(POLL_MS)
         return self.net.documents_seen > documents_before
+
+    def _raise_for_answer(self, status: int, headers: dict[str, str], response: Any, what: str):
+        """HTTP status → taxonomy, with the body of an error answer judged first: the F5 block
+        page comes with 200, 403 or 500 (an ASM page, "se presentó un evento de seguridad",
+        seen on the live site), and a block must pause the source, not be retried as a server
+        error. `response` None means the document on screen."""
+        if status >= 400:
+            body = self._content() if response is None else self._text_of(response)
+            kind = detect_block(body)
+            if kind is not None:
+                self.last_body = body[:BODY_CAP]
+                raise BotDetectedError(f"{what}: HTTP {status}, bot-protection page ({kind})")
+        raise_for_status(status, headers, what)
+
+    def _text_of(self, response: Any) -> str:
+        try:
+            return response.text()
+        except self.driver.Error:
+            return ""  # gone with a navigation, or no body: the status alone then
 
     def _raise_if_blocked_body(self, response: Any) -> None:
         try:

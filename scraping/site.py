@@ -99,6 +99,8 @@ BLOCK_PAGE_MARKERS = (
     "the requested url was rejected",
     "request rejected",
     "your support id is",
+    # F5 ASM's Spanish page, served with HTTP 500 to a bare Playwright (a public reading).
+    "se presento un evento de seguridad",
 )
 JS_REQUIRED_MARKERS = (
     "se requiere javascript",

@@ -16,7 +16,8 @@ What it serves (what is known of the real page: docs/CENSUS_SITE.md):
   JavaScript challenge that sets the cookie (a hash bound to the User-Agent) and reloads. No JS,
   no cookie, no answer. With ``strict`` the challenge reports ``navigator.webdriver`` and
   ``HeadlessChrome`` and the server checks the UA: tells get the F5 "The requested URL was
-  rejected … support ID" page (HTTP ``block_status``, 200 by default like the real one).
+  rejected … support ID" page (HTTP ``block_status``, 200 by default like the real one;
+  ``block_page="security_event"`` serves F5 ASM's Spanish "se presentó un evento de seguridad").
 - Census answers (``census.answer_for``): ``KNOWN_CEDULAS`` gives one number per state; any
   other number gets a stable hash-based answer (85 % found, key case varied).
 - Captcha tokens: minted by the simulator (widget or solver), single use, valid

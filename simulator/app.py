@@ -42,6 +42,9 @@ class SimulatorSettings:
     solver_key: str | None = None  # None: any non-empty key is accepted
     strict: bool = False  # reject headless tells (webdriver flag, HeadlessChrome UA)
     block_status: int = 200  # HTTP status of the F5 block page (the real one often says 200)
+    # Which block page: "rejected" (F5's English "request rejected … support ID") or
+    # "security_event" (F5 ASM's Spanish page, seen with HTTP 500 by a bare Playwright).
+    block_page: str = "rejected"
     rate_limit: int = 0  # consultas per client per window; 0 = no rate limiting
     rate_window: float = 60.0  # seconds
     # consultacenso page variants: details the live page may have otherwise (the client must
@@ -186,7 +189,9 @@ def _is_headless(request: web.Request) -> bool:
 def _block(state: SimulatorState) -> web.Response:
     state.counters["blocked"] += 1
     return web.Response(
-        text=pages.block_page(), status=state.settings.block_status, content_type="text/html"
+        text=pages.block_page(state.settings.block_page),
+        status=state.settings.block_status,
+        content_type="text/html",
     )
 
 
@@ -224,7 +229,10 @@ async def _gate(
     """What F5 and the network do before the application sees the request."""
     if state.settings.strict and _is_headless(request):
         return _block(state)
-    if state.fire("bot_block", source=source):
+    # bot_block hits the page and the APIs alike, or only its `target` when it names one.
+    block = state.faults.get("bot_block")
+    block_target = target if block is not None and "target" in block.params else None
+    if state.fire("bot_block", block_target, source):
         return _block(state)
     cookie = state.read_cookie(request)
     if cookie is None:

@@ -18,7 +18,8 @@ FAULTS: dict[str, str] = {
     "conn_reset": "drop the connection without an answer [target]",
     "markup_changed": "serve the page with renamed form ids",
     "json_changed": "answer the consulta with an unknown JSON shape",
-    "bot_block": "answer the F5 'request rejected' page to page and API [status=200]",
+    "bot_block": "answer the F5 block page (settings block_page, block_status) to page and "
+    "API, or to `target` only when given",
     "captcha_reject": "reject every captcha token (counts as a rejection)",
     "solver_down": "solver API answers an error [error=ERROR_ZERO_BALANCE; 'HTTP_500' = 500]",
     "wsp_reload": "wsp answers {success: false, reload: true} (session or token expired)",

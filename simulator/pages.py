@@ -34,6 +34,13 @@ Your support ID is: __SUPPORT_ID__<br><br><a href='javascript:history.back();'>[
 </body></html>
 """
 
+_SECURITY_EVENT = """<html><head><title>Evento de seguridad</title></head><body>
+<p>Se presentó un evento de seguridad. Por favor comuníquese con el administrador.</p>
+<p>Número de soporte: __SUPPORT_ID__</p></body></html>
+"""
+
+BLOCK_PAGES = {"rejected": _BLOCK, "security_event": _SECURITY_EVENT}
+
 _APP = """<!DOCTYPE html>
 <html lang="es"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -161,9 +168,9 @@ def challenge_page(nonce: str, *, strict: bool) -> str:
     )
 
 
-def block_page() -> str:
+def block_page(kind: str = "rejected") -> str:
     support_id = "".join(random.choice("0123456789") for _ in range(19))
-    return _BLOCK.replace("__SUPPORT_ID__", support_id)
+    return BLOCK_PAGES[kind].replace("__SUPPORT_ID__", support_id)
 
 
 # Page variants of the submit control (`SimulatorSettings.submit_control`): (inside the form,

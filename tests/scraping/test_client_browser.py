@@ -82,10 +82,23 @@ def test_faults_map_to_error_classes(make_client, simulator, fault, error):
     assert client.lookup(KNOWN_CEDULAS["found"]).is_found
 
 
-def test_bot_block_with_403(census_client, simulator):
-    simulator.control.update_settings(block_status=403)
-    simulator.control.set_fault("bot_block")
-    with pytest.raises(BotDetectedError):
+@pytest.mark.parametrize(
+    "status, page, target",
+    [
+        (403, "rejected", "all"),
+        # What a bare Playwright got from the live site: F5 ASM's Spanish page with HTTP 500. A
+        # block, so the source pauses, not a server error retried until the referral fails.
+        (500, "security_event", "all"),
+        (500, "security_event", "consulta"),
+        (503, "rejected", "consulta"),
+    ],
+)
+def test_a_block_page_is_a_block_whatever_its_status(
+    census_client, simulator, status, page, target
+):
+    simulator.control.update_settings(block_status=status, block_page=page)
+    simulator.control.set_fault("bot_block", target=target)
+    with pytest.raises(BotDetectedError, match=f"HTTP {status}|bot"):
         census_client.lookup(KNOWN_CEDULAS["found"])
 
 

@@ -137,6 +137,9 @@ def test_block_pages_detected_from_bodies():
     assert detect_block((FIXTURES / "block_page.html").read_text()) == "rejected"
     assert detect_block((FIXTURES / "challenge.html").read_text()) == "challenge"
     assert detect_block("<noscript>Se requiere JavaScript</noscript>") == "javascript_required"
+    # F5 ASM's Spanish page (HTTP 500 to a bare Playwright), accents or not.
+    assert detect_block("<p>Se presentó un evento de seguridad.</p>") == "rejected"
+    assert detect_block("SE PRESENTO UN EVENTO DE SEGURIDAD") == "rejected"
     assert detect_block(json.dumps(load("consulta_found.json"))) is None
     with pytest.raises(BotDetectedError):
         raise_if_blocked((FIXTURES / "block_page.html").read_text())

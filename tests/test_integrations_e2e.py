@@ -65,6 +65,7 @@ def test_a_token_creates_three_referrals_a_worker_verifies_them_and_webhooks_arr
             data = payload["data"]
             assert payload["type"] == "referral.finished"
             assert data["status"] == referrals[data["cedula"]].status
+            assert data["census_source"] == "consultacenso"  # the page that answered
             ids.add(data["id"])
         assert ids == {r.pk for r in referrals.values()}
         found = client.get(
@@ -72,5 +73,6 @@ def test_a_token_creates_three_referrals_a_worker_verifies_them_and_webhooks_arr
             HTTP_AUTHORIZATION=f"Bearer {key}",
         ).json()
         assert found["status"] == "verified" and found["puesto"]
+        assert found["census_source"] == "consultacenso"
     finally:
         receiver.close()

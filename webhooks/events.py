@@ -34,6 +34,7 @@ REFERRAL_FIELDS = (
     "last_error",
     "census_status",
     "census_message",
+    "census_source",
     "departamento",
     "municipio",
     "puesto",

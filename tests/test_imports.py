@@ -194,6 +194,23 @@ def test_cedula_registered_meanwhile_is_reported_at_confirm(
     assert "No es posible registrar esta cédula" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "text, separator",
+    [
+        ("cedula;nombre\n1020304050;Ana\n", ";"),
+        ("cedula,nombre\n1020304050,Ana\n", ","),
+        ("Cédula\tNombre\n1020304050\tAna\n", "\t"),
+        # Names full of the other separator do not outvote the header's (found by Hypothesis).
+        ("cedula,nombre\n12,;;\n", ","),
+        ("cedula;nombre\n1020304050;Ana, hija, nieta\n", ";"),
+        # No header: the separator that appears most.
+        ("1020304050;Ana\n79845123;Beto\n", ";"),
+    ],
+)
+def test_the_separator_is_the_one_that_splits_the_header(text, separator):
+    assert imports.detect_delimiter(text) == separator
+
+
 def test_cancel_creates_nothing(user_client):
     upload(user_client, b"cedula\n1020304050\n")
     batch = only_batch()

@@ -79,9 +79,11 @@ PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --maxschedchunk
 
 # The tests that saturate the CPU on purpose (`cpu_hogs`: the chaos run) follow in a process of
 # their own, alone on the machine; exit code 5 (PYTEST_ARGS selected none of them) is fine.
+# -rP prints what they print: the chaos run's time to the last final state, consultas per
+# referral and smallest gap.
 test: deps browser
 	TEST_HOGS=skip $(VENV)/bin/pytest $(PARALLEL) $(PYTEST_ARGS)
-	TEST_HOGS=only $(VENV)/bin/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	TEST_HOGS=only $(VENV)/bin/pytest -rP $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The inner loop: no browser, no worker processes, no long tests (about a minute).
 test-fast: deps

@@ -207,13 +207,15 @@ def _not_text_message() -> str:
 
 def detect_delimiter(text: str) -> str:
     """`;` (what Excel writes in Colombia, where `,` is the decimal mark), `,` or tab: the one
-    that splits a header naming the cédula column, else the one that appears most in the first
-    lines (a name like "Ana; hija" must not outvote the header's separator)."""
+    that splits a header naming the cédula column (in the first HEADER_SEARCH_ROWS lines, as
+    `_find_header_row` looks for it), else the one that appears most in the first lines: a name
+    like "Ana; hija" must not outvote the header's separator."""
     sample = text[:8192].splitlines()[:20]
-    for sep in (";", ",", "\t"):
-        cells = sample[0].split(sep) if sample else []
-        if len(cells) > 1 and any(header_key(cell) in CEDULA_HEADERS for cell in cells):
-            return sep
+    for line in sample[:HEADER_SEARCH_ROWS]:
+        for sep in (";", ",", "\t"):
+            cells = line.split(sep)
+            if len(cells) > 1 and any(header_key(cell) in CEDULA_HEADERS for cell in cells):
+                return sep
     counts = {sep: sum(line.count(sep) for line in sample) for sep in (";", ",", "\t")}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","

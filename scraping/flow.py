@@ -243,7 +243,7 @@ class LookupFlow:
             if ABORTED not in str(exc):
                 raise NetworkError(f"census page failed to load: {_short(exc)}") from exc
         if response is not None:
-            self._raise_for_answer(response.status, response.headers, response, "census page")
+            self._raise_for_answer(response.status, response.headers, None, "census page")
         # The F5-like gate answers a script that sets a cookie and reloads: wait for the form.
         # wait_for_selector survives that navigation; short slices let us look at what came.
         while True:
@@ -257,7 +257,7 @@ class LookupFlow:
             self.check_cancelled()  # a page that takes its time must not hold a cancel up
             doc = self.net.document
             if doc is not None and doc.status is not None:
-                self._raise_for_answer(doc.status, doc.headers, doc.response, "census page")
+                self._raise_for_answer(doc.status, doc.headers, None, "census page")
             if doc is not None and doc.failure and ABORTED not in doc.failure:
                 raise NetworkError(f"census page failed to load: {doc.failure}")
             body = self._content()
@@ -277,11 +277,11 @@ class LookupFlow:
         # When the event never came, the page itself knows the status it was served with.
         doc = self.net.document
         if doc is not None and doc.status is not None:
-            status, headers, response = doc.status, doc.headers, doc.response
+            status, headers = doc.status, doc.headers
         else:
-            status, headers, response = self._navigation_status(), {}, None
+            status, headers = self._navigation_status(), {}
         if status is not None:
-            self._raise_for_answer(status, headers, response, "census page")
+            self._raise_for_answer(status, headers, None, "census page")
         body = self._content()
         self.last_body = body[:BODY_CAP]
         kind = detect_block(body)
@@ -543,17 +543,21 @@ class LookupFlow:
             self.page.wait_for_timeout(POLL_MS)
         return self.net.documents_seen > documents_before
 
-    def _raise_for_answer(self, status: int, headers: dict[str, str], response: Any, what: str):
-        """HTTP status → taxonomy, with the body of an error answer judged first: the F5 block
+    def _raise_for_answer(
+        self, status: int, headers: dict[str, str], response: Any, what: str
+    ) -> None:
+        """HTTP status → taxonomy, with the body of an error answer judged first: F5's block
         page comes with 200, 403 or 500 (an ASM page, "se presentó un evento de seguridad",
         seen on the live site), and a block must pause the source, not be retried as a server
-        error. `response` None means the document on screen."""
+        error. Only that page settles it: an error page asking for JavaScript or running the
+        challenge is left to the status (a 503 stays retryable, a 429 keeps its Retry-After).
+        `response` None means the document on screen, which is read from the page, never by
+        waiting for a body that may stall."""
         if status >= 400:
             body = self._content() if response is None else self._text_of(response)
-            kind = detect_block(body)
-            if kind is not None:
+            if detect_block(body) == "rejected":
                 self.last_body = body[:BODY_CAP]
-                raise BotDetectedError(f"{what}: HTTP {status}, bot-protection page ({kind})")
+                raise BotDetectedError(f"{what}: HTTP {status}, bot-protection page (rejected)")
         raise_for_status(status, headers, what)
 
     def _text_of(self, response: Any) -> str:

@@ -69,6 +69,8 @@ class SimulatorSettings:
             raise ValueError(f"submit_control must be one of {sorted(pages.SUBMIT_CONTROLS)}")
         if self.key_case not in VARIANT_KEY_CASES or self.answer_shape not in ANSWER_SHAPES:
             raise ValueError(f"key_case in {VARIANT_KEY_CASES}, answer_shape in {ANSWER_SHAPES}")
+        if self.block_page not in pages.BLOCK_PAGES:
+            raise ValueError(f"block_page must be one of {sorted(pages.BLOCK_PAGES)}")
 
 
 @dataclass

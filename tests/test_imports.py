@@ -203,6 +203,8 @@ def test_cedula_registered_meanwhile_is_reported_at_confirm(
         # Names full of the other separator do not outvote the header's (found by Hypothesis).
         ("cedula,nombre\n12,;;\n", ","),
         ("cedula;nombre\n1020304050;Ana, hija, nieta\n", ";"),
+        # A title above the header, as `_find_header_row` allows.
+        ("Referidos de Ana\ncedula,nombre\n12,;;\n", ","),
         # No header: the separator that appears most.
         ("1020304050;Ana\n79845123;Beto\n", ";"),
     ],

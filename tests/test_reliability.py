@@ -288,7 +288,8 @@ def test_sqlite_under_web_worker_and_beat_writes_loses_nothing(
         beat.stop()
     elapsed = time.monotonic() - started
     assert errors == []
-    assert Referral.objects.count() == created == WEB_WRITES
+    assert created == WEB_WRITES, f"{created} writes in {elapsed:.0f} s (deadline 180 s)"
+    assert Referral.objects.count() == created
     text = "".join(log.read_text(errors="replace") for log in logs)
     assert "worker-dbw" in str(logs[0]) and "ready." in text
     assert "database is locked" not in text

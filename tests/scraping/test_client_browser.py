@@ -90,6 +90,7 @@ def test_faults_map_to_error_classes(make_client, simulator, fault, error):
         # block, so the source pauses, not a server error retried until the referral fails.
         (500, "security_event", "all"),
         (500, "security_event", "consulta"),
+        (500, "security_event", "elecciones"),
         (503, "rejected", "consulta"),
     ],
 )
@@ -98,7 +99,7 @@ def test_a_block_page_is_a_block_whatever_its_status(
 ):
     simulator.control.update_settings(block_status=status, block_page=page)
     simulator.control.set_fault("bot_block", target=target)
-    with pytest.raises(BotDetectedError, match=f"HTTP {status}|bot"):
+    with pytest.raises(BotDetectedError, match=rf"HTTP {status}, bot-protection page"):
         census_client.lookup(KNOWN_CEDULAS["found"])
 
 

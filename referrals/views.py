@@ -165,36 +165,41 @@ def referral_reverify(request):
     if back is None:
         raise Http404
     result = services.reverify_referrals(actor=request.user, referrals=chosen)
-    if result.queued:
-        messages.success(
-            request,
+    # One message per outcome that happened, in this order.
+    outcomes = (
+        (
+            messages.SUCCESS,
+            result.queued,
             ngettext(
                 "%(n)d referido en cola para verificarlo de nuevo.",
                 "%(n)d referidos en cola para verificarlos de nuevo.",
                 result.queued,
-            )
-            % {"n": result.queued},
-        )
-    if result.cooling:
-        messages.warning(
-            request,
+            ),
+        ),
+        (
+            messages.WARNING,
+            result.cooling,
             ngettext(
                 "%(n)d referido ya se pidió de nuevo hace poco: espera antes de repetirlo.",
                 "%(n)d referidos ya se pidieron de nuevo hace poco: espera antes de repetirlo.",
                 result.cooling,
-            )
-            % {"n": result.cooling},
-        )
-    if result.capped:
-        messages.warning(
-            request,
+            ),
+        ),
+        (
+            messages.WARNING,
+            result.capped,
             ngettext(
                 "%(n)d referido quedó fuera: llegaste al límite de %(cap)d por día.",
                 "%(n)d referidos quedaron fuera: llegaste al límite de %(cap)d por día.",
                 result.capped,
+            ),
+        ),
+    )
+    for level, count, text in outcomes:
+        if count:
+            messages.add_message(
+                request, level, text % {"n": count, "cap": settings.REVERIFY_DAILY_CAP}
             )
-            % {"n": result.capped, "cap": settings.REVERIFY_DAILY_CAP},
-        )
     if not (result.queued or result.cooling or result.capped):
         messages.info(request, _("No hay referidos para verificar de nuevo."))
     return back

@@ -61,7 +61,7 @@ from scraping.errors import (
     RequestRefusedError,
     ScrapingError,
 )
-from scraping.ratelimit import NoSlotError
+from scraping.ratelimit import NoSlotError, SlotWaitCancelled
 from scraping.results import CensusResult, CensusStatus
 from webhooks import events as webhook_events
 
@@ -204,6 +204,9 @@ def _gatekept_run(referral_id: int, holder: str) -> str:
     except ScrapingError as exc:
         outcome = f"retry ({type(exc).__name__})"
         raise
+    except Deferred as deferral:  # e.g. no rate slot in time: nothing reached the site
+        outcome = f"deferred ({deferral.reason})"
+        raise
     finally:
         logger.info(
             "verify end referral=%s outcome=%s duration=%.1fs",
@@ -273,10 +276,16 @@ def _run(referral_id: int, holder: str, breaker: CircuitBreaker, source: str) ->
     except SoftTimeLimitExceeded:
         # The lookup goes on on the browser thread: cancel it (it never sends its consulta)
         # and wait for it, so the run lock is released only once nothing of this run is left.
-        ended = census_client.cancel_lookup(wait=_cancel_wait())
+        cancelled = census_client.cancel_lookup(wait=_cancel_wait())
+        if isinstance(cancelled.error, SlotWaitCancelled):
+            # The run's time ran out in our own pacing (the slot held by our other lookups,
+            # or by a killed worker's consulta until its hold ends): nothing reached the site,
+            # so no attempt and no failure are counted against it.
+            late = NoSlotError(str(cancelled.error), retry_after=cancelled.error.retry_after)
+            return _slot_missed(attempt, late)
         hung = NetworkError("the page hung past the soft time limit")
         _retry_later(attempt, breaker, hung)
-        if not ended:
+        if not cancelled.ended:
             raise LookupStillRunning(hung) from None
         raise hung from None
     except RedisError as exc:  # e.g. the pacer's slot, on the browser thread

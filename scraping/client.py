@@ -468,23 +468,29 @@ def probe_sources(sources: tuple[str, ...] | None = None) -> list[SourceProbe]:
     return _browser_executor().submit(probe_all).result()
 
 
-def cancel_lookup(wait: float) -> bool:
+@dataclasses.dataclass(frozen=True)
+class CancelledLookup:
+    ended: bool  # False: the lookup is still inside one browser call
+    error: BaseException | None = None  # how it ended, once it has (a LookupCancelled, mostly)
+
+
+def cancel_lookup(wait: float) -> CancelledLookup:
     """Cancel the lookup the caller stopped waiting for: it ends at its next step, or within a
-    moment when it is waiting (a captcha solve, above all), and sends no consulta after the
+    moment when it is waiting (a captcha solve, a rate slot), and sends no consulta after the
     cancel; its page and context close on the browser thread, which is then free for the next
-    lookup. Waits up to `wait` seconds for it to end; True when it has (False: it is still
-    inside one browser call)."""
+    lookup. Waits up to `wait` seconds for it to end, and says whether it has and how: a
+    SlotWaitCancelled lookup was held by our own pacing, not by the site."""
     if _running is None:
-        return True
+        return CancelledLookup(ended=True)
     future, cancelled = _running
     cancelled.set()
     try:
-        future.exception(timeout=wait)
+        error = future.exception(timeout=wait)
     except FutureTimeout:
-        return False
+        return CancelledLookup(ended=False)
     except CancelledError:
-        pass
-    return True
+        error = None
+    return CancelledLookup(ended=True, error=error)
 
 
 def close_default_client() -> None:

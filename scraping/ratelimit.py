@@ -34,6 +34,16 @@ class NoSlotError(RateLimitedError):
     Not a sign of trouble at the site, so it does not count towards the circuit breaker."""
 
 
+class SlotWaitCancelled(LookupCancelled):
+    """The lookup was cancelled (its run's soft time limit) while it waited for its polite
+    slot: like NoSlotError, our own pacing held it and no consulta had left, so the site had no
+    part in the delay. `retry_after`: seconds until the slot frees."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class RateSlots:
     def __init__(
         self,
@@ -92,7 +102,10 @@ class RateSlots:
         waiting at once (LookupCancelled)."""
         if not self.acquire(max_wait, cancelled):
             if cancelled is not None and cancelled.is_set():
-                raise LookupCancelled("the lookup was cancelled while it waited for a rate slot")
+                raise SlotWaitCancelled(
+                    "the lookup was cancelled while it waited for a rate slot",
+                    retry_after=self.seconds_until_free(),
+                )
             raise NoSlotError(
                 f"no lookup slot within {max_wait:g}s", retry_after=self.seconds_until_free()
             )

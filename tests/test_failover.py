@@ -313,3 +313,44 @@ def test_the_canary_beat_job_catches_a_changed_page_without_consulta_or_solve(
     counters = simulator.control.state()["counters"]
     assert counters.get("consultas", 0) == 0
     assert counters.get("solver_submits", 0) == 0 and counters.get("widget_tokens", 0) == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("waiting_on", ["our rate slot", "the page"])
+def test_a_soft_time_limit_in_our_own_pacing_costs_no_attempt_and_no_circuit_failure(
+    waiting_on, mocker, redis, user
+):
+    """The run's soft limit lands while the lookup waits: for its rate slot (held by our other
+    lookups, or by a killed worker's consulta until its hold ends) it is a deferral like a
+    missed slot; on the page it is the site's failure, retried and counted by its circuit."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from scraping.client import CancelledLookup
+    from scraping.errors import LookupCancelled
+    from scraping.ratelimit import SlotWaitCancelled
+
+    ended_with = {
+        "our rate slot": SlotWaitCancelled("waited for a rate slot", retry_after=4.0),
+        "the page": LookupCancelled("cancelled before its captcha solve"),
+    }[waiting_on]
+    mocker.patch("scraping.client.lookup_cedula", side_effect=SoftTimeLimitExceeded())
+    mocker.patch("scraping.client.cancel_lookup", return_value=CancelledLookup(True, ended_with))
+    referral = Referral.objects.create(cedula=KNOWN_CEDULAS["found"], referred_by=user)
+    failures_before = int(redis.get(source_breaker("consultacenso").failures_key) or 0)
+    if waiting_on == "our rate slot":
+        with pytest.raises(verification.Deferred) as deferred:
+            verification.verify_referral(referral.pk, "t1")
+        assert 4.0 <= deferred.value.countdown <= 6.0  # the slot's hold, plus jitter
+        expected = (0, 0, 0)  # attempts, attempt rows, circuit failures
+    else:
+        with pytest.raises(NetworkError, match="soft time limit"):
+            verification.verify_referral(referral.pk, "t1")
+        expected = (1, 1, 1)
+    referral.refresh_from_db()
+    assert referral.status == Status.RETRYING
+    failures = int(redis.get(source_breaker("consultacenso").failures_key) or 0)
+    assert (
+        referral.attempts,
+        referral.scrape_attempts.count(),
+        failures - failures_before,
+    ) == expected

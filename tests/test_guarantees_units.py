@@ -383,7 +383,7 @@ def test_a_lookup_cancelled_mid_solve_ends_at_once_and_the_next_lookup_runs(simu
     try:
         assert solver.solving.wait(30), "the lookup never reached its captcha solve"
         started = time.monotonic()
-        assert census_client.cancel_lookup(wait=10) is True
+        assert census_client.cancel_lookup(wait=10).ended is True
         assert time.monotonic() - started < 2.0  # not the solve's 180 s
         task.join(5)
         assert len(outcome) == 1 and isinstance(outcome[0], LookupCancelled), outcome
@@ -428,7 +428,7 @@ def test_a_lookup_cancelled_while_its_consulta_hangs_stops_waiting_at_once(simul
     try:
         wait_for(simulator.control.log, timeout=30, message="the consulta out")
         started = time.monotonic()
-        assert census_client.cancel_lookup(wait=10) is True
+        assert census_client.cancel_lookup(wait=10).ended is True
         assert time.monotonic() - started < 2.0  # not the API timeout's 60 s
         task.join(5)
         assert len(outcome) == 1 and isinstance(outcome[0], LookupCancelled), outcome

@@ -3,6 +3,8 @@ harness the benchmarks share), manage.py commands, a webhook receiver."""
 
 import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -91,6 +93,24 @@ class WorkerProcess(ChildProcess):
         import psutil
 
         return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=False)]
+
+    @property
+    def node(self) -> str:
+        """The worker's node name as Celery and its heartbeat spell it (`%h` expanded)."""
+        return self.name.replace("%h", socket.gethostname())
+
+    def sigkill_tree(self) -> None:
+        """SIGKILL the main process, its pool children and their browsers at once: an OOM
+        kill or a lost node, with no chance to say goodbye."""
+        import psutil
+
+        main = psutil.Process(self.proc.pid)
+        procs = [main, *main.children(recursive=True)]
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        psutil.wait_procs(procs, timeout=10)
 
 
 class BeatProcess(ChildProcess):

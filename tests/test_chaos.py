@@ -28,7 +28,6 @@ from tests.test_guarantees import (
     assert_never_two_runs_at_once,
     default_env,
     persistent_redis,  # noqa: F401 (a fixture)
-    sigkill_tree,
 )
 
 REFERRALS = 40
@@ -144,7 +143,7 @@ def test_chaos_forty_referrals_all_final_politely(persistent_redis, simulator, u
             victim = scrapers[0]
             wait_for(lambda: mid_lookup(victim), timeout=120, message="the victim mid-lookup")
             time.sleep(1.5)  # into the lookup: its page, captcha or consulta
-            sigkill_tree(victim)
+            victim.sigkill_tree()
             procs.remove(victim)
             procs.append(WorkerProcess(queues="scraping", env=env, name="chaos0b"))
             procs[-1].wait_ready(60)

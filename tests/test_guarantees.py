@@ -4,13 +4,10 @@ Each test names the item of the issue it proves. Timings are the production defa
 test says why it changes one (the polite rate and the human pauses, to keep runs short).
 """
 
-import contextlib
 import itertools
 import signal
-import socket
 import time
 
-import psutil
 import pytest
 
 from pipeline import broker, dispatch
@@ -36,26 +33,11 @@ def default_env(simulator, **overrides) -> dict:
     return child_env(**env)
 
 
-def node(worker) -> str:
-    return worker.name.replace("%h", socket.gethostname())
-
-
-def sigkill_tree(worker) -> None:
-    """SIGKILL the worker's main process, its pool children and their browsers at once."""
-    main = psutil.Process(worker.proc.pid)
-    procs = [main, *main.children(recursive=True)]
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.send_signal(signal.SIGKILL)
-    worker.proc.wait(10)
-    psutil.wait_procs(procs, timeout=10)
-
-
 def running_referral(worker) -> int | None:
     """The referral `worker` is verifying right now, if any (asked over the broker)."""
     from project.celery import app
 
-    replies = app.control.inspect([node(worker)], timeout=1).active() or {}
+    replies = app.control.inspect([worker.node], timeout=1).active() or {}
     for tasks in replies.values():
         for task in tasks:
             if task["name"] == dispatch.VERIFY_REFERRAL:
@@ -101,7 +83,7 @@ def test_whole_worker_killed_mid_consulta_is_final_within_two_minutes(
         return busy if pending else None
 
     killed = wait_for(victim_mid_consulta, timeout=90, interval=0.2, message="a consulta")
-    sigkill_tree(victim)
+    victim.sigkill_tree()
     killed_at = time.monotonic()
 
     wait_for(
@@ -134,12 +116,12 @@ def test_a_live_worker_keeps_the_countdowns_it_holds(start_worker, simulator, us
     referral = Referral.objects.create(cedula="1620000001", referred_by=user)
     dispatch.send(dispatch.VERIFY_REFERRAL, referral.pk, countdown=25)
     held = wait_for(
-        lambda: broker.live_workers().get(node(worker), {}).get("held"),
+        lambda: broker.live_workers().get(worker.node, {}).get("held"),
         timeout=10,
         message="the worker's heartbeat lists the message it holds",
     )
     time.sleep(8)  # well past WORKER_DEAD_AFTER: the message must stay where it is
-    assert broker.live_workers()[node(worker)]["held"] == held
+    assert broker.live_workers()[worker.node]["held"] == held
     assert broker.queued_referral_ids() == []
     assert broker.orphaned_tags() == []
     assert referral.pk in broker.referral_ids_with_tasks()

@@ -2,22 +2,20 @@
 everything, storms at the site, and SQLite under concurrent writers. No referral may be lost or
 left silently in flight."""
 
-import contextlib
 import itertools
 import json
 import random
-import signal
 import subprocess
 import sys
 import time
 
-import psutil
 import pytest
 import redis as redis_lib
 from django_celery_results.models import TaskResult
 
 from ops.models import Alert
 from pipeline import dispatch
+from project.celery import app
 from referrals.models import Referral, ScrapeAttempt, Status
 from tests.procs import ROOT, BeatProcess, RedisServer, WorkerProcess, wait_for
 
@@ -28,23 +26,15 @@ def in_flight():
     return Referral.objects.filter(status__in=Status.in_flight())
 
 
-def sigkill_tree(worker: WorkerProcess) -> None:
-    """SIGKILL the worker's main process, its pool children and their browsers at once."""
-    main = psutil.Process(worker.proc.pid)
-    procs = [main, *main.children(recursive=True)]
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.send_signal(signal.SIGKILL)
-    worker.proc.wait(10)
-    psutil.wait_procs(procs, timeout=10)
-
-
 @pytest.mark.slow
 def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, simulator, user):
     # Each lookup is slowed to about 2 s so every kill lands inside one.
     simulator.control.set_fault("slow", delay=1.5)
     env = pipeline_env(
         SCRAPING_TASK_TIME_LIMIT=10,  # lease 20 s
+        # A consulta cut short by a kill holds the polite slot until its answer could have come
+        # (SCRAPING_API_TIMEOUT + 5 s): 13 s instead of the fixture's 20 s.
+        SCRAPING_API_TIMEOUT=8,
         CELERY_VISIBILITY_TIMEOUT=32,  # > lease + head-room: a dead worker's message returns
         CELERY_UNACKED_RESTORE_EVERY=2,
         CIRCUIT_COOLDOWN=15,
@@ -61,8 +51,23 @@ def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, 
     for referral in referrals:
         dispatch.publish_verification(referral.pk)
 
+    # The replacement of each victim boots while the victim works: it listens on a queue nothing
+    # is sent to until the victim is dead, then is told to consume the pipeline's queues. Each
+    # kill costs the run a lookup, not a worker's boot (a boot is seconds of CPU, many more on a
+    # busy machine), and never two workers take lookups at once.
+    def standby(n: int) -> WorkerProcess:
+        return start_worker(env=env, name=f"k{n}", queues=f"standby-{n}", ready_timeout=90)
+
+    def take_over(worker: WorkerProcess) -> None:
+        for queue in (dispatch.Queue.SCRAPING, dispatch.Queue.DEFAULT):
+            replies = app.control.add_consumer(
+                str(queue), destination=[worker.node], reply=True, timeout=10
+            )
+            assert replies, f"{worker.node} did not answer add_consumer({queue})"
+
     killed = []
-    worker = start_worker(env=env, name="k0")
+    worker = start_worker(env=env, name="k0", ready_timeout=90)
+    spare = standby(1)
     for round_ in range(10):
         busy = wait_for(
             lambda: Referral.objects.filter(status=Status.VERIFYING).exclude(pk__in=killed).first(),
@@ -71,9 +76,12 @@ def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, 
             message="a referral being verified",
         )
         time.sleep(random.uniform(0.0, 1.5))  # a random point of the lookup
-        sigkill_tree(worker)
+        worker.sigkill_tree()
         killed.append(busy.pk)
-        worker = start_worker(env=env, name=f"k{round_ + 1}")
+        take_over(spare)
+        worker = spare
+        if round_ < 9:
+            spare = standby(round_ + 2)
 
     wait_for(lambda: not in_flight().exists(), timeout=240, interval=1, message="all final")
     for referral in Referral.objects.all():
@@ -90,6 +98,9 @@ def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, 
         assert len(attempts) <= 4  # bounded: 1 + SCRAPING_MAX_RETRIES (3), kills included
     lost = ScrapeAttempt.objects.filter(error_class="WorkerLost").count()
     assert lost >= 8  # most kills hit a claimed run (a few land before the claim)
+    # A kill is not the site failing: the lookups that waited out a killed consulta's slot
+    # were deferred, not counted as failures that open the circuit.
+    assert not Alert.objects.filter(key__startswith="circuit-open").exists()
     print(f"\nkills survived: {len(killed)}/10; referrals lost: 0; runs recorded lost: {lost}")
 
 

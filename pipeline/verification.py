@@ -140,6 +140,12 @@ def verify_referral(referral_id: int, holder: str) -> str:
 
     try:
         return _gatekept_run(referral_id, holder)
+    except SoftTimeLimitExceeded as exc:
+        # The lookup handles its own soft limit (`_run`); this one came while the run claimed
+        # the referral or stored its outcome. Each write is a transaction, done or not, so a
+        # later try settles it: a referral already final is skipped, one left `verifying` is
+        # claimed again. Not the site's failure: its circuit does not count it.
+        raise RunOutOfTime("the run's soft time limit came while it stored its outcome") from exc
     except RedisError as exc:
         # Redis away for a moment (restart, failover, network): nothing at the site went wrong
         # and the referral's answer, if any, is stored; a later try settles it.
@@ -148,6 +154,11 @@ def verify_referral(referral_id: int, holder: str) -> str:
 
 class RedisBlip(NetworkError):
     """Our own Redis was unavailable during a run: retryable, and no sign of the site's health."""
+
+
+class RunOutOfTime(NetworkError):
+    """The run's soft time limit came outside the lookup (our own bookkeeping, on a busy
+    machine): retryable, and no sign of the site's health."""
 
 
 def choose_source(holder: str) -> tuple[str, CircuitBreaker]:

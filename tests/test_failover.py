@@ -354,3 +354,27 @@ def test_a_soft_time_limit_in_our_own_pacing_costs_no_attempt_and_no_circuit_fai
         referral.scrape_attempts.count(),
         failures - failures_before,
     ) == expected
+
+
+@pytest.mark.django_db
+def test_a_soft_time_limit_while_the_answer_is_stored_is_retried_and_settled(
+    site, mocker, redis, user
+):
+    """Celery's soft limit may land anywhere; after the lookup it is our bookkeeping that ran
+    late (seen on a loaded machine): a retryable error, and the next try settles the referral,
+    never an unexpected task failure that leaves it to the stale sweep."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    referral = Referral.objects.create(cedula=KNOWN_CEDULAS["found"], referred_by=user)
+    answered = verification._answered
+    mocker.patch.object(verification, "_answered", side_effect=SoftTimeLimitExceeded())
+    with pytest.raises(verification.RunOutOfTime):
+        verification.verify_referral(referral.pk, "t1")
+    assert isinstance(verification.RunOutOfTime("x"), NetworkError)  # in autoretry_for
+    referral.refresh_from_db()
+    assert referral.status == Status.VERIFYING  # the claim stood, the outcome did not
+    mocker.patch.object(verification, "_answered", side_effect=answered)
+    assert run(referral, "t2") == Status.VERIFIED  # the retry claims it again and settles it
+    lost = referral.scrape_attempts.order_by("started_at").values_list("error_class", flat=True)
+    assert list(lost) == ["WorkerLost", ""]
+    assert not redis.get(source_breaker("consultacenso").failures_key)

@@ -121,10 +121,11 @@ def start_worker(redis):
     """Start real Celery worker processes; all are stopped at the end of the test."""
     workers = []
 
-    def start(ready_timeout=30.0, **kwargs):
+    def start(ready_timeout=30.0, wait=True, **kwargs):
+        """`wait=False` returns at once (boot several together, then `wait_ready` each)."""
         worker = WorkerProcess(**kwargs)
         workers.append(worker)  # before the wait: one that never gets ready is stopped too
-        return worker.wait_ready(ready_timeout)
+        return worker.wait_ready(ready_timeout) if wait else worker
 
     yield start
     try:

@@ -44,19 +44,16 @@ def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, 
         WORKER_DEAD_AFTER="6s",
         SCRAPING_RUN_LOCK_LEASE=8,
     )
-    referrals = [
-        Referral.objects.create(cedula=str(1_400_000_000 + i * 7_919), referred_by=user)
-        for i in range(12)
+    # Each victim's replacement is booted before the run, listening on a queue nothing is sent
+    # to, and told to consume the pipeline's queues once the victim is dead: a kill then costs
+    # the run a lookup, not a worker's boot (seconds of CPU, many more on a busy machine), and
+    # never do two workers take lookups at once.
+    first = start_worker(env=env, name="k0", wait=False)
+    spares = [
+        start_worker(env=env, name=f"k{n}", queues=f"standby-{n}", wait=False) for n in range(1, 11)
     ]
-    for referral in referrals:
-        dispatch.publish_verification(referral.pk)
-
-    # The replacement of each victim boots while the victim works: it listens on a queue nothing
-    # is sent to until the victim is dead, then is told to consume the pipeline's queues. Each
-    # kill costs the run a lookup, not a worker's boot (a boot is seconds of CPU, many more on a
-    # busy machine), and never two workers take lookups at once.
-    def standby(n: int) -> WorkerProcess:
-        return start_worker(env=env, name=f"k{n}", queues=f"standby-{n}", ready_timeout=90)
+    for worker in (first, *spares):
+        worker.wait_ready(120)
 
     def take_over(worker: WorkerProcess) -> None:
         for queue in (dispatch.Queue.SCRAPING, dispatch.Queue.DEFAULT):
@@ -65,10 +62,15 @@ def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, 
             )
             assert replies, f"{worker.node} did not answer add_consumer({queue})"
 
+    referrals = [
+        Referral.objects.create(cedula=str(1_400_000_000 + i * 7_919), referred_by=user)
+        for i in range(12)
+    ]
+    for referral in referrals:
+        dispatch.publish_verification(referral.pk)
     killed = []
-    worker = start_worker(env=env, name="k0", ready_timeout=90)
-    spare = standby(1)
-    for round_ in range(10):
+    worker = first
+    for spare in spares:
         busy = wait_for(
             lambda: Referral.objects.filter(status=Status.VERIFYING).exclude(pk__in=killed).first(),
             timeout=90,
@@ -80,8 +82,6 @@ def test_ten_workers_killed_mid_lookup_lose_nothing(start_worker, pipeline_env, 
         killed.append(busy.pk)
         take_over(spare)
         worker = spare
-        if round_ < 9:
-            spare = standby(round_ + 2)
 
     wait_for(lambda: not in_flight().exists(), timeout=240, interval=1, message="all final")
     for referral in Referral.objects.all():

@@ -1,4 +1,5 @@
 import os
+import signal
 
 import execnet
 import pytest
@@ -13,6 +14,17 @@ from tests.procs import WorkerProcess, child_env
 # tests/scraping uses the same one.
 census_simulator = simulator_fixtures.census_simulator
 simulator = simulator_fixtures.simulator
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    """A run stopped with SIGTERM (`kill`, a CI job's timeout) ends like Ctrl-C: the fixtures'
+    teardowns run, so no worker, beat, Redis or browser a test started is left behind (Python's
+    default for SIGTERM is to die on the spot, finalizers and all)."""
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 def pytest_xdist_setupnodes(config, specs):

@@ -350,10 +350,10 @@ def test_a_lookup_waits_for_a_pool_solve_on_its_way_rather_than_solving_inline(r
     assert token is not None and token.token == "pool-token"
     assert 0.8 <= waited < 3, waited
 
-    # Nothing on its way: the lookup solves inline at once.
+    # Nothing on its way: the lookup solves inline at once, not after a typical solve (4 s).
     started = time.monotonic()
     assert captcha_pool.take_or_wait("site-key", "http://census/") is None
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2  # 0.6 s seen for two Redis calls on saturated cores
 
     # The solve on its way fails: the wait ends with it, not at its deadline.
     pool.mark_started("fails")

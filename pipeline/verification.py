@@ -141,11 +141,15 @@ def verify_referral(referral_id: int, holder: str) -> str:
     try:
         return _gatekept_run(referral_id, holder)
     except SoftTimeLimitExceeded as exc:
-        # The lookup handles its own soft limit (`_run`); this one came while the run claimed
-        # the referral or stored its outcome. Each write is a transaction, done or not, so a
-        # later try settles it: a referral already final is skipped, one left `verifying` is
-        # claimed again. Not the site's failure: its circuit does not count it.
-        raise RunOutOfTime("the run's soft time limit came while it stored its outcome") from exc
+        # The lookup handles its own soft limit (`_run`); this one came while the run chose its
+        # source, claimed the referral or stored its outcome. Each write is a transaction, done
+        # or not, so a later try settles it: a referral already final is skipped, one still
+        # claimed is handed back as `retrying`. Not the site's failure: its circuit does not
+        # count it. (What came after a final write, an alert or a probe's success, is not
+        # redone: the next lookup that meets the same state raises or records it again.)
+        late = RunOutOfTime("the run's soft time limit came outside the lookup")
+        _hand_back(referral_id, holder, late)
+        raise late from exc
     except RedisError as exc:
         # Redis away for a moment (restart, failover, network): nothing at the site went wrong
         # and the referral's answer, if any, is stored; a later try settles it.
@@ -159,6 +163,25 @@ class RedisBlip(NetworkError):
 class RunOutOfTime(NetworkError):
     """The run's soft time limit came outside the lookup (our own bookkeeping, on a busy
     machine): retryable, and no sign of the site's health."""
+
+
+def _hand_back(referral_id: int, holder: str, error: RunOutOfTime) -> None:
+    """A run that ran out of time outside its lookup: its referral, if still claimed by it,
+    goes back to `retrying`, and its attempt is closed as a retry (not a lost worker, which
+    counts as a failure on /ops/)."""
+    now = timezone.now()
+    with transaction.atomic():
+        Referral.objects.filter(pk=referral_id, status=Status.VERIFYING, claimed_by=holder).update(
+            status=Status.RETRYING, claimed_at=None, updated_at=now
+        )
+        ScrapeAttempt.objects.filter(
+            referral_id=referral_id, task_id=holder, outcome=ScrapeAttempt.Outcome.RUNNING
+        ).update(
+            outcome=ScrapeAttempt.Outcome.RETRY,
+            error_class=type(error).__name__,
+            error_message=str(error)[:300],
+            finished_at=now,
+        )
 
 
 def choose_source(holder: str) -> tuple[str, CircuitBreaker]:
@@ -218,17 +241,24 @@ def _gatekept_run(referral_id: int, holder: str) -> str:
     except Deferred as deferral:  # e.g. no rate slot in time: nothing reached the site
         outcome = f"deferred ({deferral.reason})"
         raise
+    except SoftTimeLimitExceeded:
+        outcome = "retry (RunOutOfTime)"
+        raise
     finally:
-        logger.info(
-            "verify end referral=%s outcome=%s duration=%.1fs",
-            referral_id,
-            outcome,
-            time.monotonic() - started,
-        )
-        renewal.stop()
-        if release:
-            with contextlib.suppress(LockError, RedisError):
-                run_lock.release()
+        # The lease first: a soft limit landing in the log line must not leave the renewal
+        # thread holding the referral for as long as this process lives.
+        try:
+            renewal.stop()
+            if release:
+                with contextlib.suppress(LockError, RedisError):
+                    run_lock.release()
+        finally:
+            logger.info(
+                "verify end referral=%s outcome=%s duration=%.1fs",
+                referral_id,
+                outcome,
+                time.monotonic() - started,
+            )
 
 
 class LookupStillRunning(Exception):
@@ -288,7 +318,7 @@ def _run(referral_id: int, holder: str, breaker: CircuitBreaker, source: str) ->
         # The lookup goes on on the browser thread: cancel it (it never sends its consulta)
         # and wait for it, so the run lock is released only once nothing of this run is left.
         cancelled = census_client.cancel_lookup(wait=_cancel_wait())
-        if isinstance(cancelled.error, SlotWaitCancelled):
+        if isinstance(cancelled.error, SlotWaitCancelled | NoSlotError):
             # The run's time ran out in our own pacing (the slot held by our other lookups,
             # or by a killed worker's consulta until its hold ends): nothing reached the site,
             # so no attempt and no failure are counted against it.

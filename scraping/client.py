@@ -471,7 +471,9 @@ def probe_sources(sources: tuple[str, ...] | None = None) -> list[SourceProbe]:
 @dataclasses.dataclass(frozen=True)
 class CancelledLookup:
     ended: bool  # False: the lookup is still inside one browser call
-    error: BaseException | None = None  # how it ended, once it has (a LookupCancelled, mostly)
+    # How it ended, once it has: None for an answer, else its error (a LookupCancelled kind when
+    # the cancel stopped it; any other when it ended on its own as the cancel came).
+    error: BaseException | None = None
 
 
 def cancel_lookup(wait: float) -> CancelledLookup:

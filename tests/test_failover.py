@@ -372,9 +372,10 @@ def test_a_soft_time_limit_while_the_answer_is_stored_is_retried_and_settled(
         verification.verify_referral(referral.pk, "t1")
     assert isinstance(verification.RunOutOfTime("x"), NetworkError)  # in autoretry_for
     referral.refresh_from_db()
-    assert referral.status == Status.VERIFYING  # the claim stood, the outcome did not
+    assert referral.status == Status.RETRYING and not referral.claimed_at  # handed back
+    assert not redis.exists(verification.run_lock_name(referral.pk))  # the lock is free
     mocker.patch.object(verification, "_answered", side_effect=answered)
     assert run(referral, "t2") == Status.VERIFIED  # the retry claims it again and settles it
-    lost = referral.scrape_attempts.order_by("started_at").values_list("error_class", flat=True)
-    assert list(lost) == ["WorkerLost", ""]
+    attempts = referral.scrape_attempts.order_by("started_at").values_list("outcome", "error_class")
+    assert list(attempts) == [("retry", "RunOutOfTime"), ("found", "")]  # not a lost worker
     assert not redis.get(source_breaker("consultacenso").failures_key)

@@ -442,7 +442,7 @@ def test_a_lookup_cancelled_while_its_consulta_hangs_stops_waiting_at_once(simul
 def test_a_cancelled_lookup_stops_waiting_for_a_pool_token_or_a_rate_slot(redis):
     from pipeline import captcha_pool
     from scraping.errors import LookupCancelled
-    from scraping.ratelimit import RateSlots
+    from scraping.ratelimit import RateSlots, SlotWaitCancelled
 
     pool = captcha_pool.token_pool()
     pool.remember_target("site-key", "http://census/")
@@ -460,9 +460,12 @@ def test_a_cancelled_lookup_stops_waiting_for_a_pool_token_or_a_rate_slot(redis)
         cancelled = threading.Event()
         threading.Timer(0.5, cancelled.set).start()
         started = time.monotonic()
-        with pytest.raises(LookupCancelled):
+        with pytest.raises(LookupCancelled) as ended:
             wait(cancelled)
         assert time.monotonic() - started < 1.5, what
+        if what == "rate slot":  # our own pacing: the run defers until the slot frees
+            assert isinstance(ended.value, SlotWaitCancelled)
+            assert 55 < ended.value.retry_after <= 60
 
 
 # --- item 10: a missed rate slot wastes no captcha token -------------------------------------

@@ -44,6 +44,7 @@ def test_a_run_stopped_with_sigterm_runs_its_teardowns(tmp_path):
          f"{__file__}::test_probe_starts_a_child_and_waits"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    child = None
     try:
         wait_for(
             lambda: (pid_file.exists() and pid_file.read_text()) or run.poll() is not None,
@@ -55,10 +56,12 @@ def test_a_run_stopped_with_sigterm_runs_its_teardowns(tmp_path):
         assert psutil.pid_exists(child)
         run.send_signal(signal.SIGTERM)
         output, _ = run.communicate(timeout=30)
+        assert run.returncode != 0, output
+        wait_for(lambda: not _alive(child), timeout=10, message="the probe's child stopped")
     finally:
         run.kill()
-    assert run.returncode != 0, output
-    wait_for(lambda: not _alive(child), timeout=10, message="the probe's child stopped")
+        if child is not None and _alive(child):  # the probe left it: this test stops it
+            os.kill(child, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

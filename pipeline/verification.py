@@ -322,8 +322,7 @@ def _run(referral_id: int, holder: str, breaker: CircuitBreaker, source: str) ->
             # The run's time ran out in our own pacing (the slot held by our other lookups,
             # or by a killed worker's consulta until its hold ends): nothing reached the site,
             # so no attempt and no failure are counted against it.
-            late = NoSlotError(str(cancelled.error), retry_after=cancelled.error.retry_after)
-            return _slot_missed(attempt, late)
+            return _slot_missed(attempt, cancelled.error.retry_after)
         hung = NetworkError("the page hung past the soft time limit")
         _retry_later(attempt, breaker, hung)
         if not cancelled.ended:
@@ -334,7 +333,7 @@ def _run(referral_id: int, holder: str, breaker: CircuitBreaker, source: str) ->
         _finish(attempt, Status.RETRYING, ScrapeAttempt.Outcome.RETRY, error=blip, final=False)
         raise blip from exc
     except NoSlotError as exc:
-        return _slot_missed(attempt, exc)
+        return _slot_missed(attempt, exc.retry_after)
     except RETRYABLE_ERRORS as exc:
         _retry_later(attempt, breaker, exc)
         raise
@@ -393,10 +392,11 @@ def requeue_blocked_referrals() -> int:
     return requeue_referrals(Referral.objects.filter(pk__in=ids, status=Status.BLOCKED))
 
 
-def _slot_missed(attempt: ScrapeAttempt, exc: NoSlotError):
-    """No polite slot in time (other workers took them): our own pacing, not a try at the site
-    (the consulta never left). Undo the claim's count, keep no attempt, and defer: no retry
-    spent, no failure counted."""
+def _slot_missed(attempt: ScrapeAttempt, retry_after: float | None):
+    """No polite slot in time (other workers took them), or the run's time ran out waiting for
+    one: our own pacing, not a try at the site (the consulta never left). Undo the claim's
+    count, keep no attempt, and defer until the slot frees: no retry spent, no failure
+    counted."""
     with transaction.atomic():
         Referral.objects.filter(
             pk=attempt.referral_id, status=Status.VERIFYING, claimed_by=attempt.task_id
@@ -407,7 +407,7 @@ def _slot_missed(attempt: ScrapeAttempt, exc: NoSlotError):
             updated_at=timezone.now(),
         )
         attempt.delete()
-    raise Deferred((exc.retry_after or 1.0) + random.uniform(0, 2), "no rate slot in time")
+    raise Deferred((retry_after or 1.0) + random.uniform(0, 2), "no rate slot in time")
 
 
 def page_changed_key(source: str) -> str:

@@ -306,8 +306,8 @@ def test_sqlite_under_web_worker_and_beat_writes_loses_nothing(
     text = "".join(log.read_text(errors="replace") for log in logs)
     assert "worker-dbw" in str(logs[0]) and "ready." in text
     assert "database is locked" not in text
+    verified = Referral.objects.exclude(status__in=Status.in_flight()).count()
     print(
         f"\n{created} referrals created through the web in {elapsed:.0f} s beside a worker and "
-        "beat; "
-        f"{Referral.objects.exclude(status__in=Status.in_flight()).count()} verified meanwhile"
+        f"beat; {verified} verified meanwhile"
     )

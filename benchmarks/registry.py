@@ -32,7 +32,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         needs_simulator=False,
     ),
     "scraper": Benchmark(
-        "benchmarks.scraper", "lookup time, reused browser vs launch per lookup; RSS over 500"
+        "benchmarks.scraper",
+        "lookup time and CPU: session kept, fresh context, launch per lookup; RSS over 2,000",
     ),
     "politeness": Benchmark(
         "benchmarks.politeness", "rate the site sees under a 200-referral backlog, 1 and 2 workers"

@@ -11,9 +11,11 @@ Public API
     ``.lookup(cedula, cancelled=None, source=None) -> CensusResult`` (the result names its
     ``source``), ``.probe(source) -> SourceProbe`` (the drift canary's look: the page loaded
     and checked, never submitted), ``.close()``, ``.counters() -> dict``,
-    ``.browser_rss_bytes() -> int``, ``.open_contexts() -> int``, ``.browser_pid``.
-    One Chromium per client, reused; a fresh context per lookup; relaunched after
-    ``relaunch_every`` lookups, above ``browser_max_rss_mb``, and after a crash.
+    ``.browser_rss_bytes() -> int``, ``.browser_pss_bytes() -> int``,
+    ``.open_contexts() -> int``, ``.browser_pid``.
+    One Chromium per client, reused; one session (context and page) for ``session_lookups``
+    lookups, ended early by a failed lookup; the browser relaunched after ``relaunch_every``
+    lookups, above ``browser_max_rss_mb`` (PSS), and after a crash.
     ``token_source(site_key, page_url, cancelled=event) -> SolvedToken | None`` is asked for
     a pre-solved captcha token first; the solver (``CAPTCHA_SOLVER``) runs only when it has
     none. ``.lookup(cedula, cancelled)``: setting the event stops the lookup within a moment

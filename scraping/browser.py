@@ -11,6 +11,7 @@ import importlib
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -144,9 +145,20 @@ def chromium_pids() -> set[int]:
     return pids
 
 
+def tree_pss(pid: int | None) -> int:
+    """PSS in bytes of `pid` and all its descendants (0 when it is gone): shared pages divided
+    among the processes sharing them, so the sum is what the tree really costs the machine
+    (what relaunch decisions go by). Reading it (smaps) takes a few ms per process."""
+    return _tree_sum(pid, lambda proc: proc.memory_full_info().pss)
+
+
 def tree_rss(pid: int | None) -> int:
     """RSS in bytes of `pid` and all its descendants (0 when it is gone). Shared pages count
-    once per process, so this overstates real use: a safe bound for relaunch decisions."""
+    once per process, so this overstates real use."""
+    return _tree_sum(pid, lambda proc: proc.memory_info().rss)
+
+
+def _tree_sum(pid: int | None, measure: Callable[[psutil.Process], int]) -> int:
     if pid is None:
         return 0
     try:
@@ -157,7 +169,7 @@ def tree_rss(pid: int | None) -> int:
     total = 0
     for proc in procs:
         try:
-            total += proc.memory_info().rss
+            total += measure(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return total

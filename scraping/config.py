@@ -90,9 +90,14 @@ class ScrapingConfig:
     element_timeout: float = 15.0
     # Wait for the census API to answer a submitted form, in seconds.
     api_timeout: float = 30.0
+    # Lookups per browser session (context and page, scraping.client.BrowserSession); a failed
+    # lookup ends its session early. 1 = a fresh context for every lookup (4x the CPU).
+    session_lookups: int = 50
     # Relaunch the browser after this many lookups (bounds slow leaks); 0 = never.
     relaunch_every: int = 200
-    # Relaunch when the browser process tree's RSS exceeds this many MB; 0 = never.
+    # Relaunch when the browser process tree's memory exceeds this many MB; 0 = never. Measured
+    # as PSS (shared pages divided among Chromium's processes): summed RSS counts them once per
+    # process and overstates the tree by 2x.
     browser_max_rss_mb: int = 1024
 
     def __post_init__(self) -> None:
@@ -190,6 +195,7 @@ class ScrapingConfig:
             navigation_timeout=num("SCRAPING_NAVIGATION_TIMEOUT", d.navigation_timeout),
             element_timeout=num("SCRAPING_ELEMENT_TIMEOUT", d.element_timeout),
             api_timeout=num("SCRAPING_API_TIMEOUT", d.api_timeout),
+            session_lookups=int(num("SCRAPING_SESSION_LOOKUPS", d.session_lookups)),
             relaunch_every=int(num("SCRAPING_RELAUNCH_EVERY", d.relaunch_every)),
             browser_max_rss_mb=int(num("SCRAPING_BROWSER_MAX_RSS_MB", d.browser_max_rss_mb)),
         )

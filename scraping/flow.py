@@ -91,9 +91,18 @@ class NetworkWatcher:
         self.document: _Seen | None = None
         self.elecciones: _Seen | None = None
         self.consulta: _Seen | None = None
-        page.on("request", self._on_request)
-        page.on("response", self._on_response)
-        page.on("requestfailed", self._on_failed)
+        self._listeners = (
+            ("request", self._on_request),
+            ("response", self._on_response),
+            ("requestfailed", self._on_failed),
+        )
+        for event, listener in self._listeners:
+            page.on(event, listener)
+
+    def detach(self) -> None:
+        """Stop listening: the page lives on for the next lookup, with a watcher of its own."""
+        for event, listener in self._listeners:
+            self.page.remove_listener(event, listener)
 
     def _kind(self, request: Any) -> str | None:
         if self.adapter.is_consulta(request.url, request.method, self.page.url):
@@ -172,6 +181,13 @@ class LookupFlow:
         self.net = NetworkWatcher(page, self.adapter)
         # The last answer body the page got, size-capped (kept on errors for maintainers).
         self.last_body = ""
+
+    def detach(self) -> None:
+        """Take this lookup's listeners and pacing route off the page, which a session keeps
+        for the next lookup (scraping.client). Raises the driver's Error when the page is gone."""
+        self.net.detach()
+        if self.before_submit is not None:
+            self.page.unroute(self._is_consulta_url, self._paced_consulta)
 
     def _is_consulta_url(self, url: str) -> bool:
         # Method-blind here (a route matcher sees URLs): GETs pass in `_paced_consulta`.

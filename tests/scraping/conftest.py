@@ -24,8 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def _shared_client(census_simulator: SimulatorServer) -> Iterator[CensusClient]:
-    # One browser for the whole session, as in a worker process; each lookup still gets a
-    # fresh context.
+    # One browser for the whole session, as in a worker process; each test starts a browser
+    # session of its own (`census_client`).
     # Short API/element timeouts: fault tests (hang, missing form) cost seconds, not minutes.
     # Navigation keeps headroom: a loaded 2-CPU box needs it for the challenge round trip.
     config = simulator_config(
@@ -38,6 +38,8 @@ def _shared_client(census_simulator: SimulatorServer) -> Iterator[CensusClient]:
 
 @pytest.fixture
 def census_client(simulator: SimulatorServer, _shared_client: CensusClient) -> CensusClient:
+    # A fresh visitor per test: no cookie of an earlier test skips this one's F5 challenge.
+    _shared_client.end_session()
     return _shared_client
 
 

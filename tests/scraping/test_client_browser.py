@@ -228,6 +228,7 @@ def test_browser_crash_does_not_break_next_lookup(make_client, simulator):
     assert client.browser_pid not in (None, pid)
     counters = client.counters()
     assert counters["browser_launches"] == 2 and counters["browser_crashes"] == 1
+    assert counters["sessions"] == 2  # the dead browser's session went with it
 
 
 def test_relaunch_every_n_lookups(make_client, simulator):
@@ -238,25 +239,76 @@ def test_relaunch_every_n_lookups(make_client, simulator):
     assert client.counters()["browser_relaunches"] == 1
 
 
-def test_relaunch_on_rss_limit(make_client, simulator):
+def test_relaunch_on_memory_limit(make_client, simulator):
+    from scraping.client import MEMORY_CHECK_EVERY
+
     client = make_client(browser_max_rss_mb=1)  # any real browser exceeds 1 MB
-    client.lookup(KNOWN_CEDULAS["found"])
-    client.lookup(KNOWN_CEDULAS["found"])
+    for _ in range(MEMORY_CHECK_EVERY - 1):
+        client.lookup(KNOWN_CEDULAS["found"])
+    assert client.counters().get("browser_relaunches_rss", 0) == 0  # looked at every few lookups
+    for _ in range(MEMORY_CHECK_EVERY + 1):
+        client.lookup(KNOWN_CEDULAS["found"])
     assert client.counters()["browser_relaunches_rss"] == 2
     assert client.counters()["browser_launches"] == 2
 
 
 def test_no_context_outlives_a_lookup_that_failed(census_client, simulator):
     # Contexts hold the pages' requests and responses: one left open per failed lookup would
-    # grow the browser for the whole life of the worker.
+    # grow the browser for the whole life of the worker. A lookup that answered keeps its
+    # session (one context) for the next; one that failed ends it.
     assert census_client.lookup(KNOWN_CEDULAS["found"]).is_found
-    assert census_client.open_contexts() == 0
+    assert census_client.open_contexts() == 1
     for fault, error in (("http_503", NetworkError), ("bot_block", BotDetectedError)):
         simulator.control.set_fault(fault)
         with pytest.raises(error):
             census_client.lookup(KNOWN_CEDULAS["found"])
         assert census_client.open_contexts() == 0, fault
         simulator.control.clear_faults()
+        assert census_client.lookup(KNOWN_CEDULAS["found"]).is_found  # a new session
+        assert census_client.open_contexts() == 1, fault
+
+
+def _page_hooks(client: CensusClient) -> tuple[int, int]:
+    """(listeners, routes) on the kept session's page: what lookups left attached to it."""
+    page = client._session.page._impl_obj
+    listeners = sum(len(page.listeners(e)) for e in ("request", "response", "requestfailed"))
+    return listeners, len(page._routes)
+
+
+def test_a_session_serves_lookups_on_one_page_and_passes_the_challenge_once(make_client, simulator):
+    paced = []
+    client = make_client(session_lookups=3)
+    client.pacer = lambda cancelled, source: paced.append(source)
+    numbers = [str(1_300_000_000 + i * 7919) for i in range(5)]
+    for number in numbers:
+        assert client.lookup(number).status.value == expected_status(number)
+        # Each lookup takes its listeners and its pacing route off the page it leaves behind.
+        assert _page_hooks(client) == (0, 0)
+    state = simulator.control.state()["counters"]
+    assert client.counters()["sessions"] == 2  # lookups 1-3, then 4-5
+    assert state["consultas"] == 5 and len(paced) == 5  # one pacing per consulta, never more
+    # The site's cookie lives as long as the session: one F5 challenge per session, not per
+    # lookup; every lookup still loads the page afresh.
+    assert state["challenges"] == 2
+    assert state["page_loads"] >= 5
+    assert client.open_contexts() == 1
+
+
+def test_session_lookups_1_gives_every_lookup_a_fresh_visitor(make_client, simulator):
+    client = make_client(session_lookups=1)
+    for i in range(3):
+        client.lookup(str(1_300_000_000 + i * 7919))
+    assert client.counters()["sessions"] == 3
+    assert simulator.control.state()["counters"]["challenges"] == 3
+
+
+def test_a_session_whose_page_died_is_replaced(make_client, simulator):
+    # (A dead browser takes its session along: test_browser_crash_does_not_break_next_lookup.)
+    client = make_client()
+    client.lookup(KNOWN_CEDULAS["found"])
+    client._session.page.close()  # e.g. its renderer crashed between two lookups
+    assert client.lookup(KNOWN_CEDULAS["found"]).is_found
+    assert client.counters()["sessions"] == 2
 
 
 def test_client_is_bound_to_its_thread(census_client, simulator):

@@ -57,6 +57,7 @@ def test_config_from_env():
             "SCRAPING_DRIVER": "patchright",
             "SCRAPING_PROXY": "http://u:p@proxy:3128",
             "SCRAPING_RELAUNCH_EVERY": "50",
+            "SCRAPING_SESSION_LOOKUPS": "7",
             "SCRAPING_BROWSER_MAX_RSS_MB": "700",
             "SCRAPING_API_TIMEOUT": "12.5",
         }
@@ -68,6 +69,7 @@ def test_config_from_env():
     assert cfg.driver == "patchright"
     assert cfg.proxy == "http://u:p@proxy:3128"
     assert (cfg.relaunch_every, cfg.browser_max_rss_mb, cfg.api_timeout) == (50, 700, 12.5)
+    assert cfg.session_lookups == 7
     assert ScrapingConfig.from_env({"SCRAPING_HUMAN_PAUSES": "1-3"}).human_pauses == (1.0, 3.0)
 
 

@@ -48,6 +48,13 @@ BENCHMARKS: dict[str, Benchmark] = {
         "lookups/min with 20 s captcha solves, token pool off vs on",
         by_default=False,
     ),
+    # About 40 minutes (referrals 60-120 s apart, 30 s solves): run when named,
+    # `make bench BENCH_ARGS=lone`.
+    "lone": Benchmark(
+        "benchmarks.lone",
+        "Agregar → final for lone referrals, before and after the captcha pool's warm floor",
+        by_default=False,
+    ),
 }
 
 

@@ -15,8 +15,10 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.utils import timezone
 
 from ops.alerts import raise_alert, resolve_alerts
 from project.connections import redis_client
@@ -59,6 +61,8 @@ class TopUp:
     solving: int = 0  # solves ordered, not finished
     target: int = 0  # tokens wanted ready or on their way
     order: int = 0  # solves ordered now
+    floor: int = 0  # tokens the warm floor wants ready (0 outside warm hours or over the cap)
+    floor_order: int = 0  # of `order`: solves ordered only for the floor
     reason: str = ""  # why nothing was ordered, when nothing was
 
     def as_dict(self) -> dict:
@@ -74,17 +78,45 @@ def plan_top_up(
     ttl: float,
     size_max: int,
     concurrency: int,
+    floor: int = 0,
+    lasting: int = 0,
 ) -> TopUp:
     """How many solves to order now.
 
     The target is the smallest of: CAPTCHA_POOL_SIZE_MAX; what the site rate can spend within a
     token's usable life (more would rot before its turn); the backlog (more would never be used).
     Solves on their way count towards it, and at most `concurrency` run at once.
+
+    The warm floor (`floor`, see `warm_floor`) raises the target to that many tokens with no
+    backlog. For it only the `lasting` tokens count, those still usable when a solve ordered now
+    would finish: a floor token is replaced before it expires, so the pool is never empty
+    between the two.
     """
     spendable = math.floor(rate_per_second * (ttl - SUBMIT_MARGIN))
     target = max(0, min(size_max, spendable, backlog))
-    order = max(0, min(concurrency - solving, target - ready - solving))
-    return TopUp(backlog, ready, solving, target, order)
+    floor = max(0, min(size_max, floor))
+    wanted = target - ready - solving
+    order = max(0, min(concurrency - solving, max(wanted, floor - lasting - solving)))
+    floor_order = order - max(0, min(order, wanted))
+    return TopUp(backlog, ready, solving, max(target, floor), order, floor, floor_order)
+
+
+def warm_floor(now: datetime, spent_last_24h: float) -> tuple[int, str]:
+    """(tokens the floor wants ready now, why none when none): CAPTCHA_POOL_MIN during
+    CAPTCHA_WARM_HOURS (local time), until the last 24 hours' spend reaches the cap."""
+    hours = settings.CAPTCHA_WARM_HOURS
+    if settings.CAPTCHA_POOL_MIN <= 0 or hours is None:
+        return 0, "floor off"
+    if not in_hours(timezone.localtime(now).hour, hours):
+        return 0, "outside warm hours"
+    if spent_last_24h >= settings.CAPTCHA_MAX_SPEND_PER_DAY:
+        return 0, "daily spend cap reached"
+    return settings.CAPTCHA_POOL_MIN, ""
+
+
+def in_hours(hour: int, hours: tuple[int, int]) -> bool:
+    start, end = hours
+    return start <= hour < end if start < end else hour >= start or hour < end
 
 
 def top_up() -> TopUp:
@@ -109,6 +141,9 @@ def _top_up(pool: TokenPool) -> TopUp:
     if all_sources_open():
         return TopUp(reason="circuit open: tokens would rot before lookups resume")
     pool.drop_expired()
+    floor, _ = warm_floor(timezone.now(), total(pool.hourly_spend(hours=24)).cost_usd)
+    # A floor token is replaced once it would expire before the next top-up's solve is in.
+    replace_within = pool.typical_solve_seconds() + settings.CAPTCHA_POOL_TOP_UP_EVERY
     plan = plan_top_up(
         backlog=Referral.objects.filter(status__in=NEEDS_TOKEN).count(),
         ready=pool.ready(),
@@ -117,25 +152,29 @@ def _top_up(pool: TokenPool) -> TopUp:
         ttl=pool.ttl,
         size_max=settings.CAPTCHA_POOL_SIZE_MAX,
         concurrency=settings.CAPTCHA_SOLVER_CONCURRENCY,
+        floor=floor,
+        lasting=pool.lasting(replace_within),
     )
     deadline = time.time() + ORDER_EXPIRES + settings.SCRAPING.captcha_timeout + 30
-    for _ in range(plan.order):
+    for n in range(plan.order):
         solve_id = uuid.uuid4().hex
         pool.begin_solve(solve_id, deadline)
-        dispatch.order_captcha_solve(solve_id, expires=ORDER_EXPIRES)
+        floor_only = n >= plan.order - plan.floor_order
+        dispatch.order_captcha_solve(solve_id, expires=ORDER_EXPIRES, floor=floor_only)
     if plan.order:
         logger.info("captcha pool: ordered %d solve(s)", plan.order, extra=plan.as_dict())
     return plan
 
 
-def solve_for_pool(solve_id: str) -> str:
-    """One solve for the pool. Never raises: a failed solve is counted and ordered again."""
+def solve_for_pool(solve_id: str, floor: bool = False) -> str:
+    """One solve for the pool (`floor`: ordered only for the warm floor). Never raises: a
+    failed solve is counted and ordered again."""
     pool = token_pool()
     pool.mark_started(solve_id)
     started = time.monotonic()
     outcome = "failed"
     try:
-        outcome = _solve(pool)
+        outcome = _solve(pool, floor=floor)
         return outcome
     finally:
         took = time.monotonic() - started if outcome == "solved" else None
@@ -184,7 +223,7 @@ def give_back(site_key: str, token) -> None:
         logger.info("captcha pool: an unused token went back to the pool")
 
 
-def _solve(pool: TokenPool) -> str:
+def _solve(pool: TokenPool, *, floor: bool = False) -> str:
     target = pool.target()
     if target is None:
         return "no target"
@@ -212,7 +251,7 @@ def _solve(pool: TokenPool) -> str:
         close = getattr(solver, "close", None)
         if close is not None:
             close()
-    pool.add(site_key, token)
+    pool.add(site_key, token, floor=floor)
     if redis_client().delete(PAUSE_KEY):  # the solver works again
         resolve_alerts(f"scraping-{CaptchaSolverUnavailable.__name__}")
     logger.info("captcha pool: token solved", extra={"cost_usd": token.cost})
@@ -223,15 +262,18 @@ def check_spend() -> dict:
     """Alert when too many pool tokens expired unused, or when the solver's balance is low."""
     recent = total(token_pool().hourly_spend(hours=2))  # this hour and the one before
     result = {"used": recent.used, "wasted": recent.wasted, "balance": None}
-    spent = recent.used + recent.wasted
-    waste = recent.wasted / spent if spent else 0.0
+    # The warm floor's tokens expire unused whenever nobody adds a referral: that is its
+    # price (shown on the dashboard), not a pool sized beyond what the site rate can spend.
+    wasted = recent.wasted - recent.wasted_floor
+    spent = recent.used + wasted
+    waste = wasted / spent if spent else 0.0
     if spent >= settings.CAPTCHA_WASTE_MIN_TOKENS and waste > settings.CAPTCHA_WASTE_ALERT:
         raise_alert(
             f"captcha-waste:{recent.hour:%Y%m%d%H}",
             f"Tokens de captcha desperdiciados: {waste:.0%}",
-            f"{recent.wasted} of {spent} pool tokens expired unused in the last two hours "
-            f"(threshold {settings.CAPTCHA_WASTE_ALERT:.0%}). Lower CAPTCHA_POOL_SIZE_MAX or "
-            "check that the scraping worker is running.",
+            f"{wasted} of {spent} pool tokens expired unused in the last two hours, not "
+            f"counting the warm floor's (threshold {settings.CAPTCHA_WASTE_ALERT:.0%}). Lower "
+            "CAPTCHA_POOL_SIZE_MAX or check that the scraping worker is running.",
         )
     config = settings.SCRAPING
     if config.captcha_solver == "twocaptcha" and config.captcha_api_key:
@@ -292,15 +334,24 @@ def dashboard_figures() -> dict:
     pool = token_pool()
     hours = pool.hourly_spend(hours=24)
     balance = redis_client().get(BALANCE_KEY)
+    day = total(hours)
+    floor, why_not = warm_floor(timezone.now(), day.cost_usd)
     return {
         "enabled": enabled(),
         "ready": pool.ready(),
         "solving": pool.solving(),
+        "floor": {
+            "min": settings.CAPTCHA_POOL_MIN,
+            "hours": settings.CAPTCHA_WARM_HOURS,
+            "now": floor,
+            "why_not": why_not,
+            "cap_usd": settings.CAPTCHA_MAX_SPEND_PER_DAY,
+        },
         "paused": bool(redis_client().exists(PAUSE_KEY)),
         "balance": float(balance) if balance is not None else None,
         "solver": solver_state(),
         "hours": [h for h in hours if _any(h)],
-        "day": total(hours),
+        "day": day,
     }
 
 

@@ -70,8 +70,8 @@ def publish_alert_delivery(alert_id: int) -> None:
     send(DELIVER_ALERT, alert_id)
 
 
-def order_captcha_solve(solve_id: str, *, expires: float) -> None:
-    send(SOLVE_CAPTCHA_TOKEN, solve_id, expires=expires)
+def order_captcha_solve(solve_id: str, *, expires: float, floor: bool = False) -> None:
+    send(SOLVE_CAPTCHA_TOKEN, solve_id, floor, expires=expires)
 
 
 def publish_webhook_delivery(delivery_id: int, countdown: float | None = None) -> None:

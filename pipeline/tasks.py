@@ -172,8 +172,8 @@ def top_up_captcha_pool() -> dict:
 
 
 @shared_task(name=dispatch.SOLVE_CAPTCHA_TOKEN, ignore_result=True)
-def solve_captcha_token(solve_id: str) -> str:
-    return captcha_pool.solve_for_pool(solve_id)
+def solve_captcha_token(solve_id: str, floor: bool = False) -> str:
+    return captcha_pool.solve_for_pool(solve_id, floor)
 
 
 @shared_task(name=dispatch.CHECK_CAPTCHA_SPEND)

@@ -30,7 +30,15 @@ import redis
 
 from scraping.captcha import SUBMIT_MARGIN, CaptchaSolver, SolvedToken
 
-SPEND_FIELDS = ("solved_ahead", "solved_inline", "used", "wasted", "solve_failures")
+SPEND_FIELDS = (
+    "solved_ahead",
+    "solved_inline",
+    "used",
+    "wasted",
+    "solve_failures",
+    "solved_floor",
+    "wasted_floor",
+)
 SPEND_KEEP_SECONDS = 49 * 3600
 
 
@@ -42,7 +50,11 @@ class HourlySpend:
     used: int = 0  # pool tokens handed to a lookup
     wasted: int = 0  # pool tokens that expired unused
     solve_failures: int = 0  # pool solves that gave no token
+    # The warm floor's share (pipeline.captcha_pool): tokens kept ready with no backlog asking.
+    solved_floor: int = 0  # of solved_ahead
+    wasted_floor: int = 0  # of wasted: the expected price of the floor, not a sizing fault
     cost_usd: float = 0.0  # what the solver reported, pool and inline
+    cost_floor_usd: float = 0.0  # of cost_usd
 
     @property
     def solved(self) -> int:
@@ -67,9 +79,13 @@ class TokenPool:
         return raw[b"site_key"].decode(), raw[b"page_url"].decode()
 
     # --- tokens ------------------------------------------------------------------------------
-    def add(self, site_key: str, token: SolvedToken) -> None:
-        self.client.zadd(self._key("pool", site_key), {_member(token): self._expiry(token)})
+    def add(self, site_key: str, token: SolvedToken, *, floor: bool = False) -> None:
+        """A token solved ahead; `floor` when it was ordered only to keep the warm floor."""
+        member = _member(token, floor=floor)
+        self.client.zadd(self._key("pool", site_key), {member: self._expiry(token)})
         self.count("solved_ahead", cost=token.cost)
+        if floor:
+            self.count("solved_floor", cost=token.cost, cost_field="cost_floor_micro_usd")
 
     def give_back(self, site_key: str, token: SolvedToken) -> bool:
         """A token handed out by `take` and never submitted (its consulta was held back in the
@@ -109,18 +125,32 @@ class TokenPool:
 
     def ready(self, site_key: str | None = None) -> int:
         """Tokens in the pool with enough life left to be used."""
+        return self.lasting(0.0, site_key)
+
+    def lasting(self, seconds: float, site_key: str | None = None) -> int:
+        """Tokens in the pool that will still be usable `seconds` from now."""
         if site_key is None:
             target = self.target()
             if target is None:
                 return 0
             site_key = target[0]
         key = self._key("pool", site_key)
-        return self.client.zcount(key, time.time() + SUBMIT_MARGIN, "+inf")
+        return self.client.zcount(key, time.time() + SUBMIT_MARGIN + seconds, "+inf")
 
     def _drop_expired(self, key: str) -> None:
-        dropped = self.client.zremrangebyscore(key, "-inf", time.time() + SUBMIT_MARGIN)
+        expired = self.client.zrangebyscore(key, "-inf", time.time() + SUBMIT_MARGIN)
+        if not expired:
+            return
+        pipe = self.client.pipeline()
+        for member in expired:
+            pipe.zrem(key, member)
+        # Counted only where this call removed it: another worker may drop the same ones.
+        dropped = [m for m, removed in zip(expired, pipe.execute(), strict=True) if removed]
         if dropped:
-            self.count("wasted", dropped)
+            self.count("wasted", len(dropped))
+        floor = sum(1 for member in dropped if json.loads(member).get("floor"))
+        if floor:
+            self.count("wasted_floor", floor)
 
     def drop_expired(self) -> None:
         target = self.target()
@@ -169,12 +199,19 @@ class TokenPool:
         return oldest[0][1] + typical if oldest else None
 
     # --- spend -------------------------------------------------------------------------------
-    def count(self, field: str, n: int = 1, *, cost: float | None = None) -> None:
+    def count(
+        self,
+        field: str,
+        n: int = 1,
+        *,
+        cost: float | None = None,
+        cost_field: str = "cost_micro_usd",
+    ) -> None:
         key = self._key("spend", _hour_key(time.time()))
         pipe = self.client.pipeline()
         pipe.hincrby(key, field, n)
         if cost:
-            pipe.hincrby(key, "cost_micro_usd", round(cost * 1_000_000))
+            pipe.hincrby(key, cost_field, round(cost * 1_000_000))
         pipe.expire(key, SPEND_KEEP_SECONDS)
         pipe.execute()
 
@@ -212,8 +249,11 @@ class _MeteredSolver:
             close()
 
 
-def _member(token: SolvedToken) -> str:
-    return json.dumps({"token": token.token, "solved_at": token.solved_at})
+def _member(token: SolvedToken, *, floor: bool = False) -> str:
+    data = {"token": token.token, "solved_at": token.solved_at}
+    if floor:
+        data["floor"] = True
+    return json.dumps(data)
 
 
 def _hour_key(epoch: float) -> str:
@@ -225,6 +265,7 @@ def _spend(hour: datetime, raw: dict[bytes, bytes]) -> HourlySpend:
     return HourlySpend(
         hour=hour,
         cost_usd=values.pop("cost_micro_usd", 0) / 1_000_000,
+        cost_floor_usd=values.pop("cost_floor_micro_usd", 0) / 1_000_000,
         **{k: v for k, v in values.items() if k in SPEND_FIELDS},
     )
 
@@ -235,5 +276,6 @@ def total(spend: Iterable[HourlySpend]) -> HourlySpend:
     return HourlySpend(
         hour=rows[0].hour if rows else datetime.now(UTC),
         cost_usd=sum(r.cost_usd for r in rows),
+        cost_floor_usd=sum(r.cost_floor_usd for r in rows),
         **{f: sum(getattr(r, f) for r in rows) for f in SPEND_FIELDS},
     )

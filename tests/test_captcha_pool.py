@@ -2,6 +2,7 @@
 simulator's solver API, spend alerts, and lookups through real workers that take pool tokens."""
 
 import dataclasses
+import os
 import threading
 import time
 
@@ -153,6 +154,112 @@ def test_the_plan_fills_up_to_the_site_rate_and_the_backlog():
     assert plan(ready=15, solving=4).order == 1
 
 
+@given(
+    backlog=st.integers(0, 100),
+    ready=st.integers(0, 30),
+    lasting=st.integers(0, 30),
+    solving=st.integers(0, 30),
+    floor=st.integers(0, 10),
+    size_max=st.integers(0, 50),
+    concurrency=st.integers(0, 20),
+)
+def test_the_warm_floor_orders_only_what_keeps_it_and_says_so(
+    backlog, ready, lasting, solving, floor, size_max, concurrency
+):
+    lasting = min(lasting, ready)
+    args = dict(ready=ready, solving=solving, rate_per_second=0.2, ttl=110)
+    args |= dict(size_max=size_max, concurrency=concurrency)
+    plan = captcha_pool.plan_top_up(backlog=backlog, floor=floor, lasting=lasting, **args)
+    without = captcha_pool.plan_top_up(backlog=backlog, **args)
+    assert 0 <= plan.floor_order <= plan.order
+    assert plan.order - plan.floor_order == without.order  # the backlog's share is unchanged
+    assert solving + plan.order <= max(concurrency, solving)
+    if plan.floor_order:
+        # Only as many as keep `floor` tokens lasting, counting those on their way.
+        assert lasting + solving + plan.order <= min(floor, size_max) + without.order
+
+
+def test_the_warm_floor_replaces_a_token_before_it_expires():
+    def plan(**kw):
+        args = dict(backlog=0, ready=0, solving=0, rate_per_second=0.2, ttl=110)
+        return captcha_pool.plan_top_up(**{**args, "size_max": 10, "concurrency": 10, **kw})
+
+    assert plan().order == 0  # no backlog, no floor: nothing
+    assert (plan(floor=1).order, plan(floor=1).floor_order) == (1, 1)
+    assert plan(floor=1, ready=1, lasting=1).order == 0  # one ready that will outlast a solve
+    assert plan(floor=1, ready=1, lasting=0).order == 1  # ready, but gone before a new solve
+    assert plan(floor=1, ready=1, lasting=0, solving=1).order == 0  # its successor is coming
+    assert plan(floor=2, size_max=1).order == 1  # never above CAPTCHA_POOL_SIZE_MAX
+    backlog = plan(floor=1, backlog=3)
+    assert (backlog.order, backlog.floor_order) == (3, 0)  # the backlog's tokens cover it
+
+
+def test_the_warm_floor_keeps_to_its_hours_and_its_daily_cap(settings):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    bogota = ZoneInfo("America/Bogota")
+    settings.CAPTCHA_POOL_MIN, settings.CAPTCHA_MAX_SPEND_PER_DAY = 2, 3.0
+    settings.CAPTCHA_WARM_HOURS = (7, 21)
+    at = lambda hour: datetime(2026, 12, 5, hour, 30, tzinfo=bogota)  # noqa: E731
+    assert captcha_pool.warm_floor(at(7), 0.0) == (2, "")
+    assert captcha_pool.warm_floor(at(20), 2.99) == (2, "")
+    assert captcha_pool.warm_floor(at(21), 0.0) == (0, "outside warm hours")
+    assert captcha_pool.warm_floor(at(6), 0.0) == (0, "outside warm hours")
+    assert captcha_pool.warm_floor(at(12), 3.0) == (0, "daily spend cap reached")
+    # Local time decides, whatever the clock's zone: 11:30 UTC is 06:30 in Bogotá.
+    assert captcha_pool.warm_floor(datetime(2026, 12, 5, 11, 30, tzinfo=ZoneInfo("UTC")), 0)[0] == 0
+    settings.CAPTCHA_WARM_HOURS = (22, 6)  # past midnight
+    assert captcha_pool.warm_floor(at(23), 0.0)[0] == 2
+    assert captcha_pool.warm_floor(at(3), 0.0)[0] == 2
+    assert captcha_pool.warm_floor(at(12), 0.0)[0] == 0
+    settings.CAPTCHA_WARM_HOURS = None
+    assert captcha_pool.warm_floor(at(12), 0.0) == (0, "floor off")
+    settings.CAPTCHA_WARM_HOURS, settings.CAPTCHA_POOL_MIN = (0, 24), 0
+    assert captcha_pool.warm_floor(at(12), 0.0) == (0, "floor off")
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"), [("7-21", (7, 21)), ("0-24", (0, 24)), (" 22 - 6 ", (22, 6)), ("", None)]
+)
+def test_warm_hours_are_read_from_the_environment(monkeypatch, text, hours):
+    from project.settings.env import hour_range
+
+    monkeypatch.setenv("CAPTCHA_WARM_HOURS", text)
+    assert hour_range("CAPTCHA_WARM_HOURS", default="7-21") == hours
+
+
+@pytest.mark.parametrize("text", ["7", "7-7", "25-3", "7h-21h", "-1-5"])
+def test_warm_hours_that_are_not_hours_stop_start_up(monkeypatch, text):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from project.settings.env import hour_range
+
+    monkeypatch.setenv("CAPTCHA_WARM_HOURS", text)
+    with pytest.raises(ImproperlyConfigured, match="CAPTCHA_WARM_HOURS"):
+        hour_range("CAPTCHA_WARM_HOURS", default="7-21")
+
+
+def test_the_warm_floor_is_on_by_default():
+    """Production's defaults (the test run turns the floor off: it depends on the hour)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.CAPTCHA_POOL_MIN, s.CAPTCHA_WARM_HOURS, s.CAPTCHA_MAX_SPEND_PER_DAY)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPTCHA_")}
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.split() == ["1", "(7,", "21)", "3.0"]
+
+
 # --- through the simulator's solver API ------------------------------------------------------
 
 
@@ -189,6 +296,55 @@ def test_top_up_orders_what_the_backlog_needs_and_no_more(solver_env, redis, use
     plan = captcha_pool.top_up()
     assert (plan.solving, plan.order) == (2, 1)  # at most 3 at once
     assert queued_solves(redis) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_top_up_keeps_the_warm_floor_with_no_backlog_and_replaces_it_in_time(
+    solver_env, redis, settings
+):
+    settings.CAPTCHA_POOL_MIN, settings.CAPTCHA_WARM_HOURS = 1, (0, 24)
+    plan = captcha_pool.top_up()
+    assert (plan.backlog, plan.order, plan.floor_order, queued_solves(redis)) == (0, 1, 1, 1)
+    assert captcha_pool.top_up().order == 0  # its solve is on its way
+    pool = captcha_pool.token_pool()
+    pool.end_solve(pool.client.zrange(pool._key("solving"), 0, 0)[0])
+    assert captcha_pool.solve_for_pool("floor-1", floor=True) == "solved"
+    hour = pool.hourly_spend(hours=1)[0]
+    assert (hour.solved_ahead, hour.solved_floor) == (1, 1)
+    assert hour.cost_floor_usd == pytest.approx(0.00299)
+    assert captcha_pool.top_up().order == 0  # one ready that outlasts the next solve
+    # The same token, older: it would expire before a solve ordered now is in, so its
+    # successor is ordered while it can still be used.
+    token = pool.take(SITE_KEY, solver_env.url)
+    pool.add(SITE_KEY, dataclasses.replace(token, solved_at=time.time() - 70), floor=True)
+    assert pool.ready() == 1
+    plan = captcha_pool.top_up()
+    assert (plan.ready, plan.order, plan.floor_order) == (1, 1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_warm_floor_stops_at_the_daily_cap_and_its_waste_pages_nobody(
+    solver_env, settings, client, staff_user
+):
+    settings.CAPTCHA_POOL_MIN, settings.CAPTCHA_WARM_HOURS = 1, (0, 24)
+    settings.CAPTCHA_MAX_SPEND_PER_DAY = 0.01
+    pool = captcha_pool.token_pool()
+    for i in range(12):  # floor tokens nobody needed: expired unused
+        pool.add(SITE_KEY, solved(200, name=f"floor{i}"), floor=True)
+    pool.drop_expired()
+    hour = pool.hourly_spend(hours=1)[0]
+    assert (hour.wasted, hour.wasted_floor) == (12, 12)
+    captcha_pool.check_spend()
+    assert not Alert.objects.filter(key__startswith="captcha-waste:").exists()
+    for i in range(4):  # US$ 0.012 spent today: over the cap
+        assert captcha_pool.solve_for_pool(f"s{i}", floor=True) == "solved"
+        pool.take(SITE_KEY, solver_env.url)
+    plan = captcha_pool.top_up()
+    assert (plan.floor, plan.order) == (0, 0)
+    client.force_login(staff_user)
+    floor = client.get("/ops/").content.decode()
+    assert 'data-testid="captcha-floor" data-floor="0"' in floor
+    assert "daily spend cap reached" in floor and "US$ 0,01" in floor
 
 
 @pytest.mark.django_db(transaction=True)
@@ -298,6 +454,53 @@ def test_lookups_take_pool_tokens_and_none_is_ever_rejected(
     assert spend.solved_inline <= 4, spend
     assert spend.wasted == 0, spend
     print(f"\npool: {spend}")
+
+
+@pytest.mark.slow
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_lone_referrals_take_the_warm_floors_token_instead_of_waiting_for_a_solve(
+    start_worker, pipeline_env, simulator, user
+):
+    """No backlog: only the warm floor has a token ready when a referral comes. Solves take 6 s
+    here, so a referral that waited for one would take longer than that."""
+    from pipeline import dispatch
+
+    simulator.control.update_settings(solve_delay=6.0)
+    env = pipeline_env(
+        CAPTCHA_POOL_MIN=1,
+        CAPTCHA_WARM_HOURS="0-24",
+        CAPTCHA_POOL_TOP_UP_EVERY="1s",
+        CAPTCHA_SOLVER_CONCURRENCY=2,
+    )
+    start_worker(queues="scraping", env=env, name="floor-scraping")
+    start_worker(queues="captcha", pool="threads", concurrency=2, env=env, name="floor-captcha")
+    start_worker(queues="default", env=env, name="floor-default")
+    pool = captcha_pool.token_pool()
+    pool.remember_target(SITE_KEY, simulator.url)  # as the deployment's first lookup would
+    beat = BeatProcess(env=env, name="floor")
+    took = []
+    try:
+        for i in range(3):
+            wait_for(lambda: pool.ready() >= 1, timeout=60, message="the floor's token")
+            referral = Referral.objects.create(cedula=str(1_830_000_000 + i), referred_by=user)
+            started = time.monotonic()
+            dispatch.publish_verification(referral.pk)
+            wait_for(
+                lambda r=referral: Referral.objects.get(pk=r.pk).status not in Status.in_flight(),
+                timeout=60,
+                interval=0.1,
+                message="the referral final",
+            )
+            took.append(time.monotonic() - started)
+    finally:
+        beat.stop()
+    spend = pool.hourly_spend(hours=1)[0]
+    print(f"\nwarm floor: lone referrals final in {[round(t, 1) for t in took]} s; {spend}")
+    assert spend.solved_inline == 0, spend  # no referral waited for a solve of its own
+    assert spend.used == 3 and spend.solved_floor >= 3, spend
+    assert simulator.control.state()["counters"].get("token_rejections", 0) == 0
+    assert max(took) < 6.0, took  # less than one solve
 
 
 @pytest.mark.worker

@@ -28,6 +28,21 @@ def duration(name: str, default: str) -> float:
         ) from None
 
 
+def hour_range(name: str, default: str) -> tuple[int, int] | None:
+    """Hours of the day `start-end` (local time, end not included; `22-6` runs past
+    midnight); empty means none."""
+    text = env(name, default=default).strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d{1,2})\s*-\s*(\d{1,2})", text)
+    start, end = (int(match[1]), int(match[2])) if match else (-1, -1)
+    if not (0 <= start <= 23 and 0 <= end <= 24 and start != end):
+        raise ImproperlyConfigured(
+            f"{name} must be hours like 7-21 (from 07:00 to 20:59), or empty: {text!r}"
+        )
+    return start, end
+
+
 # Production is the default: DEBUG is off unless asked for (`make run` turns it on).
 DEBUG = env.bool("DEBUG", default=False)
 

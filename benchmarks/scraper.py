@@ -67,10 +67,15 @@ def renderers(exclude: tuple[int, ...]) -> int:
 
 
 def memory_point(client, lookup: int, exclude: tuple[int, ...]) -> dict:
-    """Memory between two lookups, once the closed context's renderer processes are gone:
-    while they wind down, a point in time would count them or not, by chance."""
+    """Memory between two lookups, once a closed session's renderer processes are gone (the
+    kept session's page holds one): while they wind down, a point in time would count them or
+    not, by chance."""
     with contextlib.suppress(TimeoutError):
-        wait_until(lambda: renderers(exclude) == 0, timeout=5, what="renderers to exit")
+        wait_until(
+            lambda: renderers(exclude) <= client.open_contexts(),
+            timeout=5,
+            what="renderers to exit",
+        )
     return {
         "lookup": lookup,
         "tree_rss_bytes": tree_rss(os.getpid(), exclude),

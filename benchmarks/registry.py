@@ -48,6 +48,12 @@ BENCHMARKS: dict[str, Benchmark] = {
         "lookups/min with 20 s captcha solves, token pool off vs on",
         by_default=False,
     ),
+    # About 8 minutes, eight workers with their browsers: run when named.
+    "lanes": Benchmark(
+        "benchmarks.lanes",
+        "eight egress lanes on one machine: each lane's polite rate, CPU and memory",
+        by_default=False,
+    ),
     # About 40 minutes (referrals 60-120 s apart, 30 s solves): run when named,
     # `make bench BENCH_ARGS=lone`.
     "lone": Benchmark(

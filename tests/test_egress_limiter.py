@@ -14,9 +14,9 @@ import subprocess
 
 import pytest
 
+from harness.egress import EgressProxy, can_leave_from
 from pipeline import dispatch
 from referrals.models import Referral
-from tests.egress import EgressProxy, can_leave_from
 from tests.procs import WorkerProcess, wait_for
 
 ADDRESS_A, ADDRESS_B = "127.0.0.2", "127.0.0.3"

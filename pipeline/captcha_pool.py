@@ -28,7 +28,7 @@ from scraping.errors import CaptchaError, CaptchaSolverUnavailable, LookupCancel
 from scraping.token_pool import HourlySpend, TokenPool, total
 
 from . import dispatch
-from .egress import all_sources_open
+from .egress import all_sources_open, lanes_at_work
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ def _top_up(pool: TokenPool) -> TopUp:
         backlog=Referral.objects.filter(status__in=NEEDS_TOKEN).count(),
         ready=pool.ready(),
         solving=pool.solving(),
-        rate_per_second=1.0 / settings.SCRAPING_MIN_INTERVAL,
+        # Every egress lane at work spends tokens at its own polite rate.
+        rate_per_second=lanes_at_work() / settings.SCRAPING_MIN_INTERVAL,
         ttl=pool.ttl,
         size_max=settings.CAPTCHA_POOL_SIZE_MAX,
         concurrency=settings.CAPTCHA_SOLVER_CONCURRENCY,

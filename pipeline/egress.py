@@ -12,7 +12,7 @@ from django.conf import settings
 
 from project.connections import redis_client
 from scraping.circuit import CircuitBreaker, CircuitState, CircuitStatus
-from scraping.ratelimit import RateSlots
+from scraping.ratelimit import RateSlots, busy_keys
 
 
 def sources() -> tuple[str, ...]:
@@ -54,6 +54,12 @@ def source_breaker(source: str) -> CircuitBreaker:
 def source_states() -> list[tuple[str, CircuitStatus]]:
     """Each source's circuit, in the order of preference."""
     return [(source, source_breaker(source).status()) for source in sources()]
+
+
+def lanes_at_work() -> int:
+    """Egress addresses consulting the preferred source now (at least 1): their polite rates
+    add up to what the captcha pool must keep up with."""
+    return max(1, busy_keys(redis_client(), f"*@{sources()[0]}"))
 
 
 def all_sources_open() -> bool:

@@ -299,6 +299,27 @@ def test_top_up_orders_what_the_backlog_needs_and_no_more(solver_env, redis, use
 
 
 @pytest.mark.django_db(transaction=True)
+def test_top_up_keeps_up_with_every_egress_lane_at_work(solver_env, redis, settings, user):
+    from pipeline.egress import lanes_at_work
+    from scraping.ratelimit import RateSlots
+
+    settings.CAPTCHA_POOL_SIZE_MAX, settings.CAPTCHA_SOLVER_CONCURRENCY = 100, 100
+    Referral.objects.bulk_create(
+        Referral(cedula=str(1_840_000_000 + i), referred_by=user) for i in range(200)
+    )
+    assert lanes_at_work() == 1  # no slot taken: one lane at least
+    assert captcha_pool.top_up().target == 20  # one lane's 12/m over a token's 100 s of life
+    redis.delete("captcha")
+    for egress in ("proxy-a:3128", "proxy-b:3128", "proxy-c:3128"):
+        assert RateSlots(redis, 5.0, f"{egress}@consultacenso").try_acquire() == 0.0
+    RateSlots(redis, 5.0, "proxy-d:3128@wsp").try_acquire()  # another source: not counted
+    assert lanes_at_work() == 3
+    pool = captcha_pool.token_pool()
+    redis.delete(pool._key("solving"))
+    assert captcha_pool.top_up().target == 60  # three lanes spend three times as fast
+
+
+@pytest.mark.django_db(transaction=True)
 def test_top_up_keeps_the_warm_floor_with_no_backlog_and_replaces_it_in_time(
     solver_env, redis, settings
 ):

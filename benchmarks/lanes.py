@@ -23,7 +23,16 @@ import psutil
 from celery.utils.time import rate
 from django.contrib.auth.models import User
 
-from benchmarks.common import celery_worker, mib, pct, print_table, reset_redis, row, wait_until
+from benchmarks.common import (
+    celery_worker,
+    mib,
+    pct,
+    print_table,
+    reset_redis,
+    row,
+    stop_workers,
+    wait_until,
+)
 from benchmarks.cost import tree_pss
 from harness.egress import EgressProxy
 
@@ -67,7 +76,7 @@ def run(simulator, quick: bool = False) -> dict:
             )
             for i, proxy in enumerate(proxies)
         ]
-        stack.callback(stop_all, workers)  # before the proxies go: no lookup is cut off
+        stack.callback(stop_workers, workers)  # before the proxies go: no lookup is cut off
         for w in workers:
             w.wait_log(" ready.", timeout=120)
         # Measured once every lane's browser is up: a launch is one in thousands of lookups.
@@ -108,13 +117,6 @@ def run(simulator, quick: bool = False) -> dict:
             "pss_per_worker_bytes": pss,
         }
     )
-
-
-def stop_all(workers) -> None:
-    for w in workers:  # warm shutdowns in parallel: each finishes its lookup in flight
-        w.terminate()
-    for w in workers:
-        w.stop()
 
 
 def report(data: dict) -> dict:

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from benchmarks.captcha_pool import worker
-from benchmarks.common import VENV_BIN, Proc, pct, print_table, row, wait_until
+from benchmarks.common import VENV_BIN, Proc, pct, print_table, reset_redis, row, wait_until
 
 SOLVE_DELAY = 30.0
 GAP = (60.0, 120.0)
@@ -39,8 +39,7 @@ def one(simulator, label: str, n: int, gaps: list[float], cedulas, floor_on: boo
     from referrals.models import Referral, Status
     from scraping.token_pool import TokenPool, total
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    client.flushdb()  # limiter slots, queues, pool: start clean
+    reset_redis()  # limiter slots, queues, pool: start clean
     simulator.control.reset()
     simulator.control.update_settings(solve_delay=SOLVE_DELAY)
     env = {
@@ -53,7 +52,7 @@ def one(simulator, label: str, n: int, gaps: list[float], cedulas, floor_on: boo
     }
     user, _ = User.objects.get_or_create(username="bench-lone")
     consent = services.authorization("attested", by=user)
-    pool = TokenPool(client, ttl=110)
+    pool = TokenPool(redis.Redis.from_url(settings.REDIS_URL), ttl=110)
 
     def time_to_final(cedula: str) -> float:
         started = time.monotonic()

@@ -27,7 +27,16 @@ from collections import Counter
 from celery.utils.time import rate
 from django.contrib.auth.models import User
 
-from benchmarks.common import celery_worker, mib, pct, print_table, reset_redis, row, wait_until
+from benchmarks.common import (
+    celery_worker,
+    mib,
+    pct,
+    print_table,
+    reset_redis,
+    row,
+    stop_workers,
+    wait_until,
+)
 from benchmarks.cost import TreeSampler, tree_pss
 
 RATE = os.environ.get("BENCH_RATE_LIMIT", "30/m")
@@ -65,7 +74,7 @@ def one(simulator, idx: int, label: str, keys: tuple[str, ...], cedulas, quick: 
         for i, key in enumerate(keys)
     ]
     with contextlib.ExitStack() as stack:
-        stack.callback(stop_all, workers)  # runs last: after the samplers
+        stack.callback(stop_workers, workers)  # runs last: after the samplers
         for w in workers:
             w.wait_log(" ready.", timeout=90)
         # Cost is measured once the browsers are up: a launch is one in thousands of lookups.
@@ -101,13 +110,6 @@ def one(simulator, idx: int, label: str, keys: tuple[str, ...], cedulas, quick: 
         "peak_rss_per_worker": [s.peak_rss for s in samplers],
         "pss_per_worker": pss,
     }
-
-
-def stop_all(workers) -> None:
-    for w in workers:  # warm shutdowns in parallel: each finishes its lookup in flight
-        w.terminate()
-    for w in workers:
-        w.stop()
 
 
 def run(simulator, quick: bool = False) -> dict:

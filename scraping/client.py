@@ -246,8 +246,7 @@ class CensusClient:
                 source=source,
             )
             result = flow.run()
-            flow.detach()  # the next lookup on this page watches and paces for itself
-            keep_session = True
+            keep_session = self._detached(flow)
             return result
         except ScrapingError as exc:
             if flow is not None and not exc.body:
@@ -264,6 +263,16 @@ class CensusClient:
         finally:
             if not keep_session:
                 self._end_session()
+
+    def _detached(self, flow: LookupFlow) -> bool:
+        """Take the finished lookup off its page, which the next lookup then watches and paces
+        for itself. A page that cannot be detached (it died just now) is not kept, and the
+        answer already in hand stands."""
+        try:
+            flow.detach()
+        except self.driver.Error:
+            return False
+        return True
 
     def _session_page(self) -> Any:
         """The page of the kept session; a new session when there is none, when it has served

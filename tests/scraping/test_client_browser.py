@@ -384,3 +384,19 @@ def test_patchright_driver_passes_strict_mode(simulator):
     worker.start()
     worker.join(60)
     assert outcome and outcome[0].is_found
+
+
+def test_an_answer_stands_when_its_page_cannot_be_detached(make_client, simulator, monkeypatch):
+    from scraping.flow import LookupFlow
+
+    client = make_client()
+
+    def page_gone(flow):
+        raise client.driver.Error("Target page, context or browser has been closed")
+
+    monkeypatch.setattr(LookupFlow, "detach", page_gone)
+    assert client.lookup(KNOWN_CEDULAS["found"]).is_found  # not a NetworkError
+    assert client.open_contexts() == 0  # the session that could not be detached ended
+    monkeypatch.undo()
+    assert client.lookup(KNOWN_CEDULAS["found"]).is_found
+    assert client.counters()["sessions"] == 2

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ops.alerts import raise_alert, resolve_alerts
 from project.connections import redis_client
@@ -101,17 +102,28 @@ def plan_top_up(
     return TopUp(backlog, ready, solving, max(target, floor), order, floor, floor_order)
 
 
-def warm_floor(now: datetime, spent_last_24h: float) -> tuple[int, str]:
+def warm_floor(now: datetime, floor_spent_last_24h: float) -> tuple[int, str]:
     """(tokens the floor wants ready now, why none when none): CAPTCHA_POOL_MIN during
-    CAPTCHA_WARM_HOURS (local time), until the last 24 hours' spend reaches the cap."""
+    CAPTCHA_WARM_HOURS (local time), while the floor's own spend over the last 24 hours is
+    under CAPTCHA_MAX_SPEND_PER_DAY. Its own: a busy afternoon's backlog solves must not
+    turn the floor off for the next morning's lone referrals."""
     hours = settings.CAPTCHA_WARM_HOURS
     if settings.CAPTCHA_POOL_MIN <= 0 or hours is None:
         return 0, "floor off"
     if not in_hours(timezone.localtime(now).hour, hours):
         return 0, "outside warm hours"
-    if spent_last_24h >= settings.CAPTCHA_MAX_SPEND_PER_DAY:
+    if floor_spent_last_24h >= settings.CAPTCHA_MAX_SPEND_PER_DAY:
         return 0, "daily spend cap reached"
     return settings.CAPTCHA_POOL_MIN, ""
+
+
+# What the dashboard says when the floor keeps no token (the reasons above are the logs').
+FLOOR_OFF_LABELS = {
+    "floor off": _("piso apagado"),
+    "pool off": _("reserva desactivada"),
+    "outside warm hours": _("fuera de las horas activas"),
+    "daily spend cap reached": _("alcanzó su tope de gasto de 24 h"),
+}
 
 
 def in_hours(hour: int, hours: tuple[int, int]) -> bool:
@@ -141,7 +153,7 @@ def _top_up(pool: TokenPool) -> TopUp:
     if all_sources_open():
         return TopUp(reason="circuit open: tokens would rot before lookups resume")
     pool.drop_expired()
-    floor, _ = warm_floor(timezone.now(), total(pool.hourly_spend(hours=24)).cost_usd)
+    floor, _ = warm_floor(timezone.now(), total(pool.hourly_spend(hours=24)).cost_floor_usd)
     # A floor token is replaced once it would expire before the next top-up's solve is in.
     replace_within = pool.typical_solve_seconds() + settings.CAPTCHA_POOL_TOP_UP_EVERY
     plan = plan_top_up(
@@ -336,7 +348,9 @@ def dashboard_figures() -> dict:
     hours = pool.hourly_spend(hours=24)
     balance = redis_client().get(BALANCE_KEY)
     day = total(hours)
-    floor, why_not = warm_floor(timezone.now(), day.cost_usd)
+    floor, why_not = (0, "pool off")
+    if enabled():
+        floor, why_not = warm_floor(timezone.now(), day.cost_floor_usd)
     return {
         "enabled": enabled(),
         "ready": pool.ready(),
@@ -345,7 +359,7 @@ def dashboard_figures() -> dict:
             "min": settings.CAPTCHA_POOL_MIN,
             "hours": settings.CAPTCHA_WARM_HOURS,
             "now": floor,
-            "why_not": why_not,
+            "why_not": FLOOR_OFF_LABELS.get(why_not, why_not),
             "cap_usd": settings.CAPTCHA_MAX_SPEND_PER_DAY,
         },
         "paused": bool(redis_client().exists(PAUSE_KEY)),

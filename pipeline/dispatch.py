@@ -71,7 +71,9 @@ def publish_alert_delivery(alert_id: int) -> None:
 
 
 def order_captcha_solve(solve_id: str, *, expires: float, floor: bool = False) -> None:
-    send(SOLVE_CAPTCHA_TOKEN, solve_id, floor, expires=expires)
+    # `floor` only when set: a captcha worker of the release before takes one argument, and
+    # during a rolling deploy it still solves the backlog's orders.
+    send(SOLVE_CAPTCHA_TOKEN, solve_id, *((True,) if floor else ()), expires=expires)
 
 
 def publish_webhook_delivery(delivery_id: int, countdown: float | None = None) -> None:

@@ -4,6 +4,7 @@ import threading
 import time
 
 import httpx
+import psutil
 import pytest
 
 from scraping import browser as browser_mod
@@ -306,9 +307,17 @@ def test_a_session_whose_page_died_is_replaced(make_client, simulator):
     # (A dead browser takes its session along: test_browser_crash_does_not_break_next_lookup.)
     client = make_client()
     client.lookup(KNOWN_CEDULAS["found"])
-    client._session.page.close()  # e.g. its renderer crashed between two lookups
+    client._session.page.close()
     assert client.lookup(KNOWN_CEDULAS["found"]).is_found
     assert client.counters()["sessions"] == 2
+    # A renderer that crashed between two lookups (an OOM kill) leaves the page open but dead.
+    for proc in psutil.Process(client.browser_pid).children(recursive=True):
+        if "--type=renderer" in proc.cmdline():
+            proc.kill()
+    time.sleep(0.5)
+    assert not client._session.page.is_closed()  # Playwright says it by an event only
+    assert client.lookup(KNOWN_CEDULAS["found"]).is_found  # not a NetworkError
+    assert client.counters()["sessions"] == 3
 
 
 def test_client_is_bound_to_its_thread(census_client, simulator):
@@ -347,6 +356,39 @@ def test_default_client_lifecycle(simulator, monkeypatch):
         # the worker test in tests/test_worker_e2e.py shows it end to end).
         browser_thread = client_mod._browser_executor().submit(threading.get_ident).result()
         assert browser_thread != threading.get_ident()
+    finally:
+        client_mod.close_default_client()
+
+
+def test_an_idle_worker_closes_the_sites_page(simulator, monkeypatch):
+    from scraping import client as client_mod
+
+    monkeypatch.setenv("REGISTRADURIA_URL", simulator.url)
+    monkeypatch.setenv("CAPTCHA_API_URL", simulator.solver_url)
+    monkeypatch.setenv("CAPTCHA_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("CAPTCHA_POLL_INTERVAL", "0.02")
+    monkeypatch.setenv("SCRAPING_HUMAN_PAUSES", "0")
+    monkeypatch.setattr(client_mod, "SESSION_IDLE_SECONDS", 1.0)
+
+    def contexts() -> int:
+        return (
+            client_mod._browser_executor()
+            .submit(lambda: client_mod.default_client().open_contexts())
+            .result()
+        )
+
+    try:
+        assert client_mod.lookup_cedula(KNOWN_CEDULAS["found"]).is_found
+        assert contexts() == 1  # kept for the next lookup ...
+        time.sleep(0.6)
+        assert client_mod.lookup_cedula(KNOWN_CEDULAS["found"]).is_found
+        time.sleep(0.6)
+        assert contexts() == 1  # ... which came before the idle time was up
+        deadline = time.monotonic() + 5
+        while contexts() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert contexts() == 0  # idle: the site's page is closed
+        assert client_mod.lookup_cedula(KNOWN_CEDULAS["found"]).is_found  # a new session
     finally:
         client_mod.close_default_client()
 

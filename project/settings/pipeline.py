@@ -49,9 +49,9 @@ CAPTCHA_LOW_BALANCE_USD = env.float("CAPTCHA_LOW_BALANCE_USD", default=5.0)
 # the pool keeps at least CAPTCHA_POOL_MIN tokens ready even with no backlog, so a lone
 # referral is verified in seconds rather than after a 20-45 s inline solve. A token lives about
 # 100 s, so one kept ready costs about 40 solves an hour (US$ 0.12 at 2captcha's US$ 2.99 per
-# 1,000). The floor stops for the day once the last 24 hours' solver spend (floor, backlog and
-# inline together) reaches CAPTCHA_MAX_SPEND_PER_DAY (USD); backlog tokens and inline solves go
-# on, or referrals would wait unverified. Default on: see docs/SCALING.md, "The warm floor".
+# 1,000). The floor stops while its own spend over the last 24 hours (rolling) is at
+# CAPTCHA_MAX_SPEND_PER_DAY (USD); backlog tokens and inline solves are not capped, or
+# referrals would wait unverified. Default on: see docs/SCALING.md, "The warm floor".
 CAPTCHA_POOL_MIN = env.int("CAPTCHA_POOL_MIN", default=1)
 CAPTCHA_WARM_HOURS = hour_range("CAPTCHA_WARM_HOURS", default="7-21")
 CAPTCHA_MAX_SPEND_PER_DAY = env.float("CAPTCHA_MAX_SPEND_PER_DAY", default=3.0)

@@ -39,6 +39,7 @@ class SolvedToken:
     token: str
     solved_at: float = field(default_factory=time.time)  # epoch seconds
     cost: float | None = None  # USD, when the solver reported it
+    floor: bool = False  # solved for the pool's warm floor (scraping.token_pool)
 
     def age(self, now: float | None = None) -> float:
         return (now if now is not None else time.time()) - self.solved_at

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -81,8 +81,8 @@ class TokenPool:
     # --- tokens ------------------------------------------------------------------------------
     def add(self, site_key: str, token: SolvedToken, *, floor: bool = False) -> None:
         """A token solved ahead; `floor` when it was ordered only to keep the warm floor."""
-        member = _member(token, floor=floor)
-        self.client.zadd(self._key("pool", site_key), {member: self._expiry(token)})
+        token = replace(token, floor=floor)
+        self.client.zadd(self._key("pool", site_key), {_member(token): self._expiry(token)})
         self.count("solved_ahead", cost=token.cost)
         if floor:
             self.count("solved_floor", cost=token.cost, cost_field="cost_floor_micro_usd")
@@ -98,7 +98,7 @@ class TokenPool:
             self.client.zadd(self._key("pool", site_key), {_member(token): expires_at})
         self.count("used", -1)
         if not usable:
-            self.count("wasted")
+            self._count_wasted(1, floor=int(token.floor))
         return usable
 
     def _expiry(self, token: SolvedToken) -> float:
@@ -116,12 +116,15 @@ class TokenPool:
             if not popped:
                 return None
             member, expires_at = popped[0]
-            if expires_at - time.time() < SUBMIT_MARGIN:
-                self.count("wasted")  # crossed the line between the two commands above
-                continue
             data = json.loads(member)
+            if expires_at - time.time() < SUBMIT_MARGIN:
+                # Crossed the line between the two commands above.
+                self._count_wasted(1, floor=int(data.get("floor", False)))
+                continue
             self.count("used")
-            return SolvedToken(token=data["token"], solved_at=data["solved_at"])
+            return SolvedToken(
+                token=data["token"], solved_at=data["solved_at"], floor=data.get("floor", False)
+            )
 
     def ready(self, site_key: str | None = None) -> int:
         """Tokens in the pool with enough life left to be used."""
@@ -146,9 +149,13 @@ class TokenPool:
             pipe.zrem(key, member)
         # Counted only where this call removed it: another worker may drop the same ones.
         dropped = [m for m, removed in zip(expired, pipe.execute(), strict=True) if removed]
-        if dropped:
-            self.count("wasted", len(dropped))
         floor = sum(1 for member in dropped if json.loads(member).get("floor"))
+        self._count_wasted(len(dropped), floor=floor)
+
+    def _count_wasted(self, n: int, *, floor: int) -> None:
+        """`n` tokens expired unused, `floor` of them the warm floor's (its price, not waste)."""
+        if n:
+            self.count("wasted", n)
         if floor:
             self.count("wasted_floor", floor)
 
@@ -249,9 +256,9 @@ class _MeteredSolver:
             close()
 
 
-def _member(token: SolvedToken, *, floor: bool = False) -> str:
+def _member(token: SolvedToken) -> str:
     data = {"token": token.token, "solved_at": token.solved_at}
-    if floor:
+    if token.floor:
         data["floor"] = True
     return json.dumps(data)
 

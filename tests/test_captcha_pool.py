@@ -353,9 +353,14 @@ def test_the_warm_floor_stops_at_the_daily_cap_and_its_waste_pages_nobody(
     for i in range(5):  # the backlog's spend (US$ 0.015) is not the floor's: it stays on
         assert captcha_pool.solve_for_pool(f"backlog{i}") == "solved"
     assert captcha_pool.top_up().floor == 1
-    for i in range(12):  # floor tokens nobody needed: expired unused
+    for i in range(11):  # floor tokens nobody needed: expired unused
         pool.add(SITE_KEY, solved(200, name=f"floor{i}"), floor=True)
     pool.drop_expired()
+    # One handed out and given back too late (its consulta never left) is the floor's too.
+    pool.add(SITE_KEY, solved(50, name="late"), floor=True)
+    late = pool.take(SITE_KEY, solver_env.url)
+    assert late.floor
+    assert not pool.give_back(SITE_KEY, dataclasses.replace(late, solved_at=time.time() - 200))
     hour = pool.hourly_spend(hours=1)[0]
     assert (hour.wasted, hour.wasted_floor) == (12, 12)
     captcha_pool.check_spend()

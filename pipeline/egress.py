@@ -8,11 +8,19 @@ source, and the two census pages (different hosts) judge us each on their own: a
 leaves the other's rate and circuit alone.
 """
 
+import logging
+import time
+
 from django.conf import settings
 
 from project.connections import redis_client
 from scraping.circuit import CircuitBreaker, CircuitState, CircuitStatus
-from scraping.ratelimit import RateSlots, busy_keys
+from scraping.ratelimit import RateSlots
+
+logger = logging.getLogger(__name__)
+
+# Egress addresses by the last time one of their consultas left (sorted set, epoch seconds).
+LANES_KEY = "scraping:lanes"
 
 
 def sources() -> tuple[str, ...]:
@@ -57,9 +65,12 @@ def source_states() -> list[tuple[str, CircuitStatus]]:
 
 
 def lanes_at_work() -> int:
-    """Egress addresses consulting the preferred source now (at least 1): their polite rates
-    add up to what the captcha pool must keep up with."""
-    return max(1, busy_keys(redis_client(), f"*@{sources()[0]}"))
+    """Egress addresses that sent a consulta (any source) within the last three polite
+    intervals, at least 1: their rates add up to what the captcha pool must keep up with."""
+    client = redis_client()
+    since = time.time() - 3 * settings.SCRAPING_MIN_INTERVAL
+    client.zremrangebyscore(LANES_KEY, "-inf", since)
+    return max(1, client.zcard(LANES_KEY))
 
 
 def all_sources_open() -> bool:
@@ -72,4 +83,9 @@ def pace_submission(cancelled=None, source: str | None = None):
     returns the slot's release, which the client calls when the consulta is over; a cancelled
     lookup (the run's soft time limit) stops waiting for its slot at once. Each source (host)
     has its own polite rate."""
-    return rate_slots(source).wait_for_slot(settings.SCRAPING_SLOT_MAX_WAIT, cancelled)
+    release = rate_slots(source).wait_for_slot(settings.SCRAPING_SLOT_MAX_WAIT, cancelled)
+    try:  # bookkeeping for the captcha pool's sizing: never a reason to hold the consulta
+        redis_client().zadd(LANES_KEY, {settings.SCRAPING.limiter_key: time.time()})
+    except Exception:
+        logger.warning("could not record this egress lane as at work", exc_info=True)
+    return release

@@ -44,15 +44,6 @@ class SlotWaitCancelled(LookupCancelled):
         self.retry_after = retry_after
 
 
-SLOT_PREFIX = "scraping:slot:"
-
-
-def busy_keys(client: redis.Redis, pattern: str = "*") -> int:
-    """Limiter keys matching `pattern` whose slot is taken now (a consulta out, or its gap not
-    yet over): under a backlog, every egress address at work holds its slot nearly always."""
-    return sum(1 for _ in client.scan_iter(match=f"{SLOT_PREFIX}{pattern}", count=500))
-
-
 class RateSlots:
     def __init__(
         self,
@@ -64,7 +55,7 @@ class RateSlots:
         self.client = client
         self.interval_ms = max(1, round(interval * 1000))
         self.hold_ms = max(0, round(hold * 1000))
-        self.key = f"{SLOT_PREFIX}{limiter_key}"
+        self.key = f"scraping:slot:{limiter_key}"
         self._token: str | None = None  # the slot this instance holds, for release()
         self._release = client.register_script(RELEASE)
 

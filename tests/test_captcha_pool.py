@@ -300,8 +300,7 @@ def test_top_up_orders_what_the_backlog_needs_and_no_more(solver_env, redis, use
 
 @pytest.mark.django_db(transaction=True)
 def test_top_up_keeps_up_with_every_egress_lane_at_work(solver_env, redis, settings, user):
-    from pipeline.egress import lanes_at_work
-    from scraping.ratelimit import RateSlots
+    from pipeline.egress import LANES_KEY, lanes_at_work, pace_submission
 
     settings.CAPTCHA_POOL_SIZE_MAX, settings.CAPTCHA_SOLVER_CONCURRENCY = 100, 100
     Referral.objects.bulk_create(
@@ -310,9 +309,12 @@ def test_top_up_keeps_up_with_every_egress_lane_at_work(solver_env, redis, setti
     assert lanes_at_work() == 1  # no slot taken: one lane at least
     assert captcha_pool.top_up().target == 20  # one lane's 12/m over a token's 100 s of life
     redis.delete("captcha")
-    for egress in ("proxy-a:3128", "proxy-b:3128", "proxy-c:3128"):
-        assert RateSlots(redis, 5.0, f"{egress}@consultacenso").try_acquire() == 0.0
-    RateSlots(redis, 5.0, "proxy-d:3128@wsp").try_acquire()  # another source: not counted
+    pace_submission()()  # a consulta leaves (its slot then freed): its lane is at work
+    assert redis.zscore(LANES_KEY, settings.SCRAPING.limiter_key) is not None
+    now = time.time()
+    # Three addresses sent a consulta within three intervals (15 s), a fourth stopped long ago.
+    redis.zadd(LANES_KEY, {"proxy-a:3128": now, "proxy-b:3128": now - 4, "direct": now - 14})
+    redis.zadd(LANES_KEY, {"proxy-d:3128": now - 60})
     assert lanes_at_work() == 3
     pool = captcha_pool.token_pool()
     redis.delete(pool._key("solving"))

@@ -47,6 +47,9 @@ def one(simulator, label: str, n: int, gaps: list[float], cedulas, floor_on: boo
         "SCRAPING_HUMAN_PAUSES": "2-5",  # production's: what a leader really waits
         "CAPTCHA_POLL_INTERVAL": "1",
         "CAPTCHA_POOL_TOP_UP_EVERY": "10s",  # production's
+        # The pool as production runs it (benchmarks/__main__.py turns it off for the others).
+        "CAPTCHA_POOL_SIZE_MAX": "10",
+        "CAPTCHA_SOLVER_CONCURRENCY": "10",
         "CAPTCHA_POOL_MIN": "1" if floor_on else "0",
         "CAPTCHA_WARM_HOURS": "0-24",  # the benchmark runs at any hour: all of them are warm
     }

@@ -48,7 +48,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         "lookups/min with 20 s captcha solves, token pool off vs on",
         by_default=False,
     ),
-    # About 8 minutes, eight workers with their browsers: run when named.
+    # About 13 minutes (two arms of 5), eight workers with their browsers: run when named.
     "lanes": Benchmark(
         "benchmarks.lanes",
         "eight egress lanes on one machine: each lane's polite rate, CPU and memory",

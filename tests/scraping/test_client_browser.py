@@ -336,14 +336,19 @@ def test_client_is_bound_to_its_thread(census_client, simulator):
     assert errors
 
 
-def test_default_client_lifecycle(simulator, monkeypatch):
-    from scraping import client as client_mod
-
+@pytest.fixture
+def default_client_env(simulator, monkeypatch):
+    """The environment the process-wide default client reads: pointed at the simulator."""
     monkeypatch.setenv("REGISTRADURIA_URL", simulator.url)
     monkeypatch.setenv("CAPTCHA_API_URL", simulator.solver_url)
     monkeypatch.setenv("CAPTCHA_API_KEY", TEST_API_KEY)
     monkeypatch.setenv("CAPTCHA_POLL_INTERVAL", "0.02")
     monkeypatch.setenv("SCRAPING_HUMAN_PAUSES", "0")
+
+
+def test_default_client_lifecycle(default_client_env):
+    from scraping import client as client_mod
+
     try:
         assert client_mod.lookup_cedula(KNOWN_CEDULAS["found"]).is_found
         assert client_mod.lookup_cedula(KNOWN_CEDULAS["not_in_census"]).status == "not_in_census"
@@ -360,14 +365,9 @@ def test_default_client_lifecycle(simulator, monkeypatch):
         client_mod.close_default_client()
 
 
-def test_an_idle_worker_closes_the_sites_page(simulator, monkeypatch):
+def test_an_idle_worker_closes_the_sites_page(default_client_env, monkeypatch):
     from scraping import client as client_mod
 
-    monkeypatch.setenv("REGISTRADURIA_URL", simulator.url)
-    monkeypatch.setenv("CAPTCHA_API_URL", simulator.solver_url)
-    monkeypatch.setenv("CAPTCHA_API_KEY", TEST_API_KEY)
-    monkeypatch.setenv("CAPTCHA_POLL_INTERVAL", "0.02")
-    monkeypatch.setenv("SCRAPING_HUMAN_PAUSES", "0")
     monkeypatch.setattr(client_mod, "SESSION_IDLE_SECONDS", 1.0)
 
     def contexts() -> int:

@@ -39,7 +39,7 @@ def _shared_client(census_simulator: SimulatorServer) -> Iterator[CensusClient]:
 @pytest.fixture
 def census_client(simulator: SimulatorServer, _shared_client: CensusClient) -> CensusClient:
     # A fresh visitor per test: no cookie of an earlier test skips this one's F5 challenge.
-    _shared_client.end_session()
+    _shared_client.forget_the_site()
     return _shared_client
 
 

@@ -20,7 +20,7 @@ from scraping.errors import (
 )
 from scraping.results import CensusStatus
 from simulator import KNOWN_CEDULAS, expected_status
-from simulator.testing import TEST_API_KEY
+from simulator.testing import TEST_API_KEY, simulator_config
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +44,24 @@ def test_only_digits_reach_the_site(census_client, simulator):
     assert simulator.control.log()[-1]["cedula"] == "1020304050"
     with pytest.raises(ValueError):
         census_client.lookup("12-ab")
+
+
+@pytest.fixture(scope="module")
+def _fault_client(census_simulator):
+    """One browser for the fault cases, with short timeouts: a hung page costs seconds."""
+    client = CensusClient(
+        simulator_config(
+            census_simulator, api_timeout=2.0, element_timeout=3.0, navigation_timeout=4.0
+        )
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fault_client(simulator, _fault_client):
+    _fault_client.forget_the_site()  # a fresh visitor per case, as `census_client`
+    return _fault_client
 
 
 @pytest.mark.parametrize(
@@ -72,8 +90,8 @@ def test_only_digits_reach_the_site(census_client, simulator):
         else v.__name__
     ),
 )
-def test_faults_map_to_error_classes(make_client, simulator, fault, error):
-    client = make_client(api_timeout=2.0, element_timeout=3.0, navigation_timeout=4.0)
+def test_faults_map_to_error_classes(fault_client, simulator, fault, error):
+    client = fault_client
     simulator.control.set_fault(**fault)
     with pytest.raises(error) as info:
         client.lookup(KNOWN_CEDULAS["found"])
@@ -303,6 +321,18 @@ def test_session_lookups_1_gives_every_lookup_a_fresh_visitor(make_client, simul
         client.lookup(str(1_300_000_000 + i * 7919))
     assert client.counters()["sessions"] == 3
     assert simulator.control.state()["counters"]["challenges"] == 3
+
+
+def test_a_visitor_the_client_forgot_meets_the_challenge_again_on_the_same_page(
+    census_client, simulator
+):
+    census_client.lookup(KNOWN_CEDULAS["found"])
+    sessions = census_client.counters()["sessions"]
+    census_client.forget_the_site()
+    census_client.lookup(KNOWN_CEDULAS["found"])
+    assert simulator.control.state()["counters"]["challenges"] == 2  # a fresh visitor each time
+    assert census_client.counters()["sessions"] == sessions  # on the kept page
+    assert census_client.open_contexts() == 1
 
 
 def test_a_session_whose_page_died_is_replaced(make_client, simulator):

@@ -39,31 +39,23 @@ def pytest_xdist_setupnodes(config, specs):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Spread the long tests (`slow`, `soak`) over the first two thirds of the run. With
-    `--maxschedchunk 1` (make test) the parallel processes take the tests one by one in this
-    order, so the long ones run one or two at a time, beside short ones, instead of all at
-    once (they time real workers and browsers: piled together they starve each other) or at
-    the end (one process finishing alone)."""
-    hogs = [i for i in items if i.get_closest_marker("cpu_hogs")]  # last: see its marker
-    items[:] = [i for i in items if not i.get_closest_marker("cpu_hogs")]
-    # make test runs the CPU hogs in a process of their own, after the rest (TEST_HOGS=skip,
-    # then TEST_HOGS=only): alone on the machine, as they are meant to be.
-    phase = os.environ.get("TEST_HOGS", "")
-    if phase in ("skip", "only"):
-        dropped = hogs if phase == "skip" else items[:]
-        config.hook.pytest_deselected(items=dropped)
-        if phase == "only":
-            items[:] = hogs
-            return
-        hogs = []
+    """The order `make test` hands the tests out in (`--maxschedchunk 1`: one at a time).
+
+    First the CPU-hog tests (the chaos run): a few minutes of waiting on its rate, its kill and
+    its restarts, which then run beside the whole rest of the suite instead of after it. Then
+    the long tests (`slow`, `soak`) spread over the first two thirds of the rest, so they run
+    one or two at a time beside short ones, not piled together (they time real workers and
+    browsers: piled, they starve each other) nor at the end (one process finishing alone)."""
+    hogs = [i for i in items if i.get_closest_marker("cpu_hogs")]
+    rest = [i for i in items if not i.get_closest_marker("cpu_hogs")]
 
     def is_long(item):
         return bool(item.get_closest_marker("slow") or item.get_closest_marker("soak"))
 
-    long_tests = [i for i in items if is_long(i)]
-    short_tests = [i for i in items if not is_long(i)]
+    long_tests = [i for i in rest if is_long(i)]
+    short_tests = [i for i in rest if not is_long(i)]
     if not long_tests or not short_tests:
-        items.extend(hogs)
+        items[:] = hogs + rest
         return
     step = max(1, (2 * len(short_tests)) // (3 * len(long_tests)))
     ordered = []
@@ -71,7 +63,27 @@ def pytest_collection_modifyitems(config, items):
         if index % step == 0 and long_tests:
             ordered.append(long_tests.pop(0))
         ordered.append(item)
-    items[:] = ordered + long_tests + hogs
+    items[:] = hogs + ordered + long_tests
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the long runs measured (the chaos run's time, consultas per referral, smallest
+    gap), recorded with `record_property("summary", ...)`: shown at the end of the run, from
+    whichever parallel process ran them."""
+    reports = [
+        r for outcome in ("passed", "failed") for r in terminalreporter.stats.get(outcome, [])
+    ]
+    lines = [
+        f"{report.nodeid}: {value}"
+        for report in reports
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == "summary"
+    ]
+    if lines:
+        terminalreporter.section("what the long runs measured")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session", autouse=True)

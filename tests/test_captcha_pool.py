@@ -519,7 +519,9 @@ def test_lone_referrals_take_the_warm_floors_token_instead_of_waiting_for_a_solv
     beat = BeatProcess(env=env, name="floor")
     took = []
     try:
-        for i in range(3):
+        # A first referral, untimed, launches the scraping worker's browser: on a loaded
+        # machine the launch alone took longer than a solve (6.8 s), which is not what is timed.
+        for i in range(4):
             wait_for(lambda: pool.ready() >= 1, timeout=60, message="the floor's token")
             referral = Referral.objects.create(cedula=str(1_830_000_000 + i), referred_by=user)
             started = time.monotonic()
@@ -536,7 +538,8 @@ def test_lone_referrals_take_the_warm_floors_token_instead_of_waiting_for_a_solv
     spend = spend_of_this_test(pool)
     print(f"\nwarm floor: lone referrals final in {[round(t, 1) for t in took]} s; {spend}")
     assert spend.solved_inline == 0, spend  # no referral waited for a solve of its own
-    assert spend.used == 3 and spend.solved_floor >= 3, spend
+    assert spend.used == 4 and spend.solved_floor >= 4, spend
+    took = took[1:]  # the browser's launch is not timed
     assert simulator.control.state()["counters"].get("token_rejections", 0) == 0
     assert max(took) < 6.0, took  # less than one solve
 

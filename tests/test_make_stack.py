@@ -10,7 +10,7 @@ import subprocess
 import urllib.request
 
 import pytest
-import redis as redis_lib
+from django.conf import settings
 
 from tests.procs import ROOT, free_port, run_manage, wait_for
 
@@ -32,9 +32,10 @@ def manage(env, code: str) -> str:
     return run.stdout.strip().splitlines()[-1]  # what the code printed, after any log lines
 
 
-def test_make_demo_runs_the_whole_stack_and_verifies_a_referral(tmp_path):
-    redis_url = "redis://127.0.0.1:6379/10"
-    redis_lib.Redis.from_url(redis_url).flushdb()
+def test_make_demo_runs_the_whole_stack_and_verifies_a_referral(tmp_path, redis):
+    # This test process's own Redis database (emptied before and after by the `redis` fixture):
+    # a fixed one (db 10) was another parallel process's, whose tests then failed.
+    redis_url = settings.REDIS_URL
     web, flower, sim = free_port(), free_port(), free_port()
     # Only what a developer's shell would have: no SECRET_KEY, no DEBUG, nothing from pytest.
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TERM")}
@@ -103,4 +104,3 @@ def test_make_demo_runs_the_whole_stack_and_verifies_a_referral(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(stack.pid, signal.SIGKILL)
             stack.wait(10)
-        redis_lib.Redis.from_url(redis_url).flushdb()

@@ -88,7 +88,9 @@ def stop_all(procs) -> None:
 def mid_lookup(worker) -> bool:
     """The worker's log shows a run started and not ended, past its first seconds (its page is
     loading or its consulta is out). Asking the worker over the broker is too slow under the
-    CPU hogs."""
+    CPU hogs. The log must be this run's alone (the test's tmp_path): in a log appended to by
+    earlier runs, their victim's unfinished run counted, and the kill came before any lookup
+    (seen on a second run in one checkout: no WorkerLost recorded)."""
     text = worker.log_path.read_bytes()
     return text.count(b"verify start") > text.count(b"verify end") and b"browser launched" in text
 
@@ -116,11 +118,13 @@ def test_chaos_forty_referrals_all_final_politely(
     user,
     request,
     record_property,
+    tmp_path,
 ):
     from project.celery import app
 
     # Run alone (this module only), or with the rest of the suite beside it (make test).
     alone = all(item.path == request.node.path for item in request.session.items)
+    logs = tmp_path  # this run's worker logs only: see mid_lookup
 
     for name, spec in (
         ("http_503", {"probability": 0.07, "target": "all"}),
@@ -142,10 +146,13 @@ def test_chaos_forty_referrals_all_final_politely(
     procs = []
     with contextlib.ExitStack() as stack:
         stack.callback(stop_all, procs)
-        stack.enter_context(
-            cpu_hogs(niceness=0 if alone else 19)
-        )  # stopped first, so the processes can stop in time
-        scrapers = [WorkerProcess(queues="scraping", env=env, name=f"chaos{n}") for n in range(2)]
+        # Stopped first, so the processes can stop in time.
+        stack.enter_context(cpu_hogs(niceness=0 if alone else 19))
+
+        def scraper(name):
+            return WorkerProcess(queues="scraping", env=env, name=name, log=logs / f"{name}.log")
+
+        scrapers = [scraper(f"chaos{n}") for n in range(2)]
         procs.extend(scrapers)  # registered before the waits: stop_all stops them whatever happens
         procs.append(WorkerProcess(queues="default", env=env, name="chaosd"))
         for worker in procs:
@@ -161,7 +168,7 @@ def test_chaos_forty_referrals_all_final_politely(
             time.sleep(1.5)  # into the lookup: its page, captcha or consulta
             victim.sigkill_tree()
             procs.remove(victim)
-            procs.append(WorkerProcess(queues="scraping", env=env, name="chaos0b"))
+            procs.append(scraper("chaos0b"))
             procs[-1].wait_ready(60)
         # Redis restarts once (persisted, like production's appendonly).
         time.sleep(5)

@@ -40,7 +40,7 @@ def worker(name: str, queues: str, env: dict, pool: str = "prefork", concurrency
 def one(simulator, label: str, n: int, cedulas, pool_on: bool) -> dict:
     from referrals import services
     from referrals.models import Referral, Status
-    from scraping.token_pool import TokenPool, total
+    from scraping.token_pool import TokenPool
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()  # limiter slots, queues, pool: start clean
@@ -80,7 +80,7 @@ def one(simulator, label: str, n: int, cedulas, pool_on: bool) -> dict:
 
     stamps = sorted(e["ts"] for e in simulator.control.log())
     counters = simulator.control.state()["counters"]
-    spend = total(TokenPool(client, ttl=110).hourly_spend(hours=2))
+    spend = TokenPool(client, ttl=110).spend_over(hours=2)
     statuses = Referral.objects.filter(pk__in=ids).values_list("status", flat=True)
     return {
         "label": label,

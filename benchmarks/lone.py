@@ -37,7 +37,7 @@ TARGET_P50, TARGET_P95 = 8.0, 15.0
 def one(simulator, label: str, n: int, gaps: list[float], cedulas, floor_on: bool) -> dict:
     from referrals import services
     from referrals.models import Referral, Status
-    from scraping.token_pool import TokenPool, total
+    from scraping.token_pool import TokenPool
 
     reset_redis()  # limiter slots, queues, pool: start clean
     simulator.control.reset()
@@ -80,12 +80,12 @@ def one(simulator, label: str, n: int, gaps: list[float], cedulas, floor_on: boo
         warm_up = time_to_final(next(cedulas))
         if floor_on:
             wait_until(lambda: pool.ready() >= 1, timeout=SOLVE_DELAY + 60, what="floor token")
-        t0, cost0 = time.monotonic(), total(pool.hourly_spend(hours=2))
+        t0, cost0 = time.monotonic(), pool.spend_over(hours=2)
         for gap in gaps[:n]:
             took.append(time_to_final(next(cedulas)))
             time.sleep(gap)
         wall = time.monotonic() - t0
-    spend = total(pool.hourly_spend(hours=2))
+    spend = pool.spend_over(hours=2)
     counters = simulator.control.state()["counters"]
     return {
         "label": label,

@@ -26,7 +26,6 @@ from pipeline.egress import circuit_breaker, source_key, sources
 from project.connections import redis_client
 from referrals.models import Referral, ScrapeAttempt, Status
 from scraping.circuit import CircuitBreaker, CircuitState
-from scraping.token_pool import total as token_pool_total
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 from . import monitoring
@@ -152,7 +151,7 @@ def _captcha():
     tokens.add_metric(["ready"], figures["ready"])
     tokens.add_metric(["solving"], figures["solving"])
     yield tokens
-    last_2h = token_pool_total(captcha_pool.token_pool().hourly_spend(hours=2))
+    last_2h = captcha_pool.token_pool().spend_over(hours=2)
     window = GaugeMetricFamily(
         "cedula_captcha_tokens_last_2h",
         "Captcha tokens in the last two hours (the product's waste alert window), by kind",

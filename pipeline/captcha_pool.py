@@ -153,7 +153,7 @@ def _top_up(pool: TokenPool) -> TopUp:
     if all_sources_open():
         return TopUp(reason="circuit open: tokens would rot before lookups resume")
     pool.drop_expired()
-    floor, _ = warm_floor(timezone.now(), total(pool.hourly_spend(hours=24)).cost_floor_usd)
+    floor, _ = warm_floor(timezone.now(), pool.spend_over(hours=24).cost_floor_usd)
     # A floor token is replaced once it would expire before the next top-up's solve is in.
     replace_within = pool.typical_solve_seconds() + settings.CAPTCHA_POOL_TOP_UP_EVERY
     plan = plan_top_up(
@@ -273,7 +273,7 @@ def _solve(pool: TokenPool, *, floor: bool = False) -> str:
 
 def check_spend() -> dict:
     """Alert when too many pool tokens expired unused, or when the solver's balance is low."""
-    recent = total(token_pool().hourly_spend(hours=2))  # this hour and the one before
+    recent = token_pool().spend_over(hours=2)  # this hour and the one before
     result = {"used": recent.used, "wasted": recent.wasted, "balance": None}
     # The warm floor's tokens expire unused whenever nobody adds a referral: that is its
     # price (shown on the dashboard), not a pool sized beyond what the site rate can spend.

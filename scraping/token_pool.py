@@ -231,6 +231,11 @@ class TokenPool:
             pipe.hgetall(self._key("spend", _hour_key(start.timestamp())))
         return [_spend(start, raw) for start, raw in zip(starts, pipe.execute(), strict=True)]
 
+    def spend_over(self, hours: int) -> HourlySpend:
+        """The last `hours` hours added up, the current hour included (2: this hour and the one
+        before, so a window that straddles the hour is counted whole)."""
+        return total(self.hourly_spend(hours=hours))
+
     def metered(self, solver: CaptchaSolver) -> CaptchaSolver:
         """`solver`, counting its solves and cost as inline spend (a lookup's own solves)."""
         return _MeteredSolver(solver, self)

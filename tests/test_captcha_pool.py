@@ -15,17 +15,15 @@ from pipeline import captcha_pool
 from referrals.models import Referral, Status
 from scraping.captcha import SUBMIT_MARGIN, SolvedToken
 from scraping.errors import CaptchaSolverUnavailable
-from scraping.token_pool import TokenPool, total
+from scraping.token_pool import TokenPool
 from simulator.app import SimulatorSettings
 from tests.procs import BeatProcess, wait_for
 
 SITE_KEY = SimulatorSettings().sitekey
 
 
-def spend_of_this_test(pool: TokenPool):
-    """What the pool counted since the test began (its Redis db is emptied first). Two hours,
-    not one: a test that straddles the hour counts in both (two CI failures at 18:00 UTC)."""
-    return total(pool.hourly_spend(hours=2))
+# What a test spent is read as `spend_over(hours=2)`: its Redis db is emptied first, and a test
+# that straddles the hour counts in both (reading one hour failed two tests at 18:00 UTC).
 
 
 @pytest.fixture
@@ -47,7 +45,7 @@ def test_tokens_go_out_oldest_first_and_expired_ones_never(pool):
     taken = [pool.take(SITE_KEY, "https://census/").token for _ in range(3)]
     assert taken == ["t-95", "t-50", "t-5"]
     assert pool.take(SITE_KEY, "https://census/") is None
-    hour = spend_of_this_test(pool)
+    hour = pool.spend_over(hours=2)
     assert (hour.solved_ahead, hour.used, hour.wasted) == (4, 3, 1)
 
 
@@ -63,7 +61,7 @@ def test_a_token_never_submitted_goes_back_and_out_again_unless_too_old(pool):
     assert pool.ready(SITE_KEY) == 1
     again = pool.take(SITE_KEY, "https://census/")
     assert again == fresh  # the same token, its age intact
-    hour = spend_of_this_test(pool)
+    hour = pool.spend_over(hours=2)
     assert (hour.solved_ahead, hour.used, hour.wasted) == (2, 1, 1)
 
 
@@ -108,7 +106,7 @@ def test_inline_solves_are_metered_with_their_cost(pool):
             return SolvedToken("x", cost=0.003)
 
     pool.metered(Solver()).solve(site_key=SITE_KEY, page_url="u")
-    hour = spend_of_this_test(pool)
+    hour = pool.spend_over(hours=2)
     assert hour.solved_inline == 1 and hour.cost_usd == pytest.approx(0.003)
 
 
@@ -338,7 +336,7 @@ def test_top_up_keeps_the_warm_floor_with_no_backlog_and_replaces_it_in_time(
     pool = captcha_pool.token_pool()
     pool.end_solve(pool.client.zrange(pool._key("solving"), 0, 0)[0])
     assert captcha_pool.solve_for_pool("floor-1", floor=True) == "solved"
-    hour = spend_of_this_test(pool)
+    hour = pool.spend_over(hours=2)
     assert (hour.solved_ahead, hour.solved_floor) == (1, 1)
     assert hour.cost_floor_usd == pytest.approx(0.00299)
     assert captcha_pool.top_up().order == 0  # one ready that outlasts the next solve
@@ -369,7 +367,7 @@ def test_the_warm_floor_stops_at_the_daily_cap_and_its_waste_pages_nobody(
     late = pool.take(SITE_KEY, solver_env.url)
     assert late.floor
     assert not pool.give_back(SITE_KEY, dataclasses.replace(late, solved_at=time.time() - 200))
-    hour = spend_of_this_test(pool)
+    hour = pool.spend_over(hours=2)
     assert (hour.wasted, hour.wasted_floor) == (12, 12)
     captcha_pool.check_spend()
     assert not Alert.objects.filter(key__startswith="captcha-waste:").exists()
@@ -390,7 +388,7 @@ def test_a_solve_puts_a_token_the_site_accepts_in_the_pool(solver_env):
     assert captcha_pool.solve_for_pool("s1") == "solved"
     pool = captcha_pool.token_pool()
     assert pool.ready() == 1
-    hour = spend_of_this_test(pool)
+    hour = pool.spend_over(hours=2)
     assert hour.solved_ahead == 1 and hour.cost_usd == pytest.approx(0.00299)
     assert solver_env.control.state()["counters"]["solver_solved"] == 1
 
@@ -403,7 +401,7 @@ def test_solver_down_pauses_ordering_and_pages_once(solver_env, redis, user):
     assert captcha_pool.solve_for_pool("s2") == "solver unavailable"
     assert Alert.objects.filter(key="scraping-CaptchaSolverUnavailable").count() == 1
     assert captcha_pool.top_up().reason.startswith("solver unavailable")
-    assert spend_of_this_test(captcha_pool.token_pool()).solve_failures == 2
+    assert captcha_pool.token_pool().spend_over(hours=2).solve_failures == 2
 
 
 @pytest.mark.django_db(transaction=True)
@@ -486,7 +484,7 @@ def test_lookups_take_pool_tokens_and_none_is_ever_rejected(
     }
     counters = simulator.control.state()["counters"]
     assert counters.get("token_rejections", 0) == 0  # no expired or reused token was sent
-    spend = spend_of_this_test(captcha_pool.token_pool())
+    spend = captcha_pool.token_pool().spend_over(hours=2)
     # The first lookup teaches the pool the site key and solves inline; later ones find tokens.
     assert spend.used >= 8, spend
     assert spend.solved_inline <= 4, spend
@@ -535,7 +533,7 @@ def test_lone_referrals_take_the_warm_floors_token_instead_of_waiting_for_a_solv
             took.append(time.monotonic() - started)
     finally:
         beat.stop()
-    spend = spend_of_this_test(pool)
+    spend = pool.spend_over(hours=2)
     print(f"\nwarm floor: lone referrals final in {[round(t, 1) for t in took]} s; {spend}")
     assert spend.solved_inline == 0, spend  # no referral waited for a solve of its own
     assert spend.used == 4 and spend.solved_floor >= 4, spend

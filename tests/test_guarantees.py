@@ -349,7 +349,6 @@ def test_a_missed_rate_slot_defers_without_spending_a_retry_or_a_failure(
     from pipeline.captcha_pool import token_pool
     from pipeline.egress import rate_slots
     from scraping.captcha import SolvedToken
-    from scraping.token_pool import total
 
     env = default_env(simulator, SCRAPING_SLOT_MAX_WAIT="0.5")
     start_worker(queues="scraping", env=env, name="paced")
@@ -376,7 +375,7 @@ def test_a_missed_rate_slot_defers_without_spending_a_retry_or_a_failure(
     assert not redis.get(slot) or redis.get(slot) != b"another worker"
     # The pool token went back when the slot was missed and served the run that came back:
     # nothing was solved inline, nothing wasted.
-    spend = total(pool.hourly_spend(hours=2))  # this hour and the last: the run may span both
+    spend = pool.spend_over(hours=2)  # this hour and the last: the run may span both
     assert (spend.used, spend.wasted, spend.solved_inline) == (1, 0, 0)
     assert simulator.control.state()["counters"].get("solver_submits", 0) == 0
 

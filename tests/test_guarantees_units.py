@@ -18,7 +18,6 @@ from project.durations import parse_duration
 from project.redaction import RedactingFilter, redact, scrub_event
 from referrals.models import Referral, Status
 from scraping.captcha import TwoCaptchaSolver
-from scraping.token_pool import total
 from tests.procs import ROOT, child_env, wait_for
 
 
@@ -509,6 +508,6 @@ def test_a_missed_rate_slot_gives_the_pool_token_back(simulator, redis, settings
         census_client.close_default_client()
         census_client.configure_default_client()
     assert pool.ready(site_key) == 0
-    hour = total(pool.hourly_spend(hours=2))  # this hour and the last: a test may straddle them
+    hour = pool.spend_over(hours=2)  # this hour and the last: a test may straddle them
     assert (hour.solved_ahead, hour.used, hour.wasted) == (1, 1, 0)
     assert simulator.control.state()["counters"].get("token_rejections", 0) == 0

@@ -59,16 +59,14 @@ ARMS = (
 def run(simulator, quick: bool = False) -> dict:
     lanes, window = (3, 60.0) if quick else (LANES, WINDOW_S)
     cedulas = (str(c) for c in itertools.count(1_900_000_007, 7919))
-    results = [one(simulator, label, env, lanes, window, cedulas) for label, env in ARMS]
-    rows = []
-    for result in results:
-        rows += result["rows"]
+    results = [run_arm(simulator, label, env, lanes, window, cedulas) for label, env in ARMS]
+    rows = [row for result in results for row in result["rows"]]
     title = f"Egress lanes: {lanes} scraping workers, each behind its own address"
     title += f", {window:.0f} s at {RATE}, before and after the browser session"
     return {"runs": results, "rows": rows, "table": print_table(title, rows, "smallest gap")}
 
 
-def one(simulator, label: str, extra_env: dict, lanes: int, window: float, cedulas) -> dict:
+def run_arm(simulator, label: str, extra_env: dict, lanes: int, window: float, cedulas) -> dict:
     from referrals import services
 
     per_min = rate(RATE) * 60

@@ -124,7 +124,6 @@ def test_chaos_forty_referrals_all_final_politely(
 
     # Run alone (this module only), or with the rest of the suite beside it (make test).
     alone = all(item.path == request.node.path for item in request.session.items)
-    logs = tmp_path  # this run's worker logs only: see mid_lookup
 
     for name, spec in (
         ("http_503", {"probability": 0.07, "target": "all"}),
@@ -149,8 +148,10 @@ def test_chaos_forty_referrals_all_final_politely(
         # Stopped first, so the processes can stop in time.
         stack.enter_context(cpu_hogs(niceness=0 if alone else 19))
 
-        def scraper(name):
-            return WorkerProcess(queues="scraping", env=env, name=name, log=logs / f"{name}.log")
+        def scraper(name):  # its log this run's only: see mid_lookup
+            return WorkerProcess(
+                queues="scraping", env=env, name=name, log=tmp_path / f"{name}.log"
+            )
 
         scrapers = [scraper(f"chaos{n}") for n in range(2)]
         procs.extend(scrapers)  # registered before the waits: stop_all stops them whatever happens

@@ -22,25 +22,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "soak: long run of lookups (deselect with -m 'not soak')")
 
 
-@pytest.fixture(scope="session")
-def _shared_client(census_simulator: SimulatorServer) -> Iterator[CensusClient]:
-    # One browser for the whole session, as in a worker process; each test starts a browser
-    # session of its own (`census_client`).
-    # Short API/element timeouts: fault tests (hang, missing form) cost seconds, not minutes.
-    # Navigation keeps headroom: a loaded 2-CPU box needs it for the challenge round trip.
-    config = simulator_config(
-        census_simulator, api_timeout=3.0, element_timeout=4.0, navigation_timeout=10.0
-    )
-    client = CensusClient(config)
+def kept_client(census_simulator: SimulatorServer, **overrides: object) -> Iterator[CensusClient]:
+    """A client (one browser) kept across tests, as in a worker process: the body of a session
+    or module fixture. Tests take it through `as_fresh_visitor`."""
+    client = CensusClient(simulator_config(census_simulator, **overrides))
     yield client
     client.close()
 
 
+def as_fresh_visitor(client: CensusClient) -> CensusClient:
+    """No cookie of an earlier test skips this one's F5 challenge (the kept page stays)."""
+    client.forget_the_site()
+    return client
+
+
+@pytest.fixture(scope="session")
+def _shared_client(census_simulator: SimulatorServer) -> Iterator[CensusClient]:
+    # Short API/element timeouts: fault tests (hang, missing form) cost seconds, not minutes.
+    # Navigation keeps headroom: a loaded 2-CPU box needs it for the challenge round trip.
+    yield from kept_client(
+        census_simulator, api_timeout=3.0, element_timeout=4.0, navigation_timeout=10.0
+    )
+
+
 @pytest.fixture
 def census_client(simulator: SimulatorServer, _shared_client: CensusClient) -> CensusClient:
-    # A fresh visitor per test: no cookie of an earlier test skips this one's F5 challenge.
-    _shared_client.forget_the_site()
-    return _shared_client
+    return as_fresh_visitor(_shared_client)
 
 
 @pytest.fixture

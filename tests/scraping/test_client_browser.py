@@ -20,7 +20,8 @@ from scraping.errors import (
 )
 from scraping.results import CensusStatus
 from simulator import KNOWN_CEDULAS, expected_status
-from simulator.testing import TEST_API_KEY, simulator_config
+from simulator.testing import TEST_API_KEY
+from tests.scraping.conftest import as_fresh_visitor, kept_client
 
 pytestmark = pytest.mark.browser
 
@@ -49,19 +50,14 @@ def test_only_digits_reach_the_site(census_client, simulator):
 @pytest.fixture(scope="module")
 def _fault_client(census_simulator):
     """One browser for the fault cases, with short timeouts: a hung page costs seconds."""
-    client = CensusClient(
-        simulator_config(
-            census_simulator, api_timeout=2.0, element_timeout=3.0, navigation_timeout=4.0
-        )
+    yield from kept_client(
+        census_simulator, api_timeout=2.0, element_timeout=3.0, navigation_timeout=4.0
     )
-    yield client
-    client.close()
 
 
 @pytest.fixture
 def fault_client(simulator, _fault_client):
-    _fault_client.forget_the_site()  # a fresh visitor per case, as `census_client`
-    return _fault_client
+    return as_fresh_visitor(_fault_client)
 
 
 @pytest.mark.parametrize(
@@ -91,14 +87,13 @@ def fault_client(simulator, _fault_client):
     ),
 )
 def test_faults_map_to_error_classes(fault_client, simulator, fault, error):
-    client = fault_client
     simulator.control.set_fault(**fault)
     with pytest.raises(error) as info:
-        client.lookup(KNOWN_CEDULAS["found"])
+        fault_client.lookup(KNOWN_CEDULAS["found"])
     assert type(info.value) is error, repr(info.value)
     simulator.control.reset()
     # The same client recovers once the fault is gone.
-    assert client.lookup(KNOWN_CEDULAS["found"]).is_found
+    assert fault_client.lookup(KNOWN_CEDULAS["found"]).is_found
 
 
 @pytest.mark.parametrize(

@@ -85,14 +85,34 @@ def stop_all(procs) -> None:
             proc.kill()  # nothing left to do for one already stopped
 
 
-def mid_lookup(worker) -> bool:
-    """The worker's log shows a run started and not ended, past its first seconds (its page is
-    loading or its consulta is out). Asking the worker over the broker is too slow under the
-    CPU hogs. The log must be this run's alone (the test's tmp_path): in a log appended to by
-    earlier runs, their victim's unfinished run counted, and the kill came before any lookup
-    (seen on a second run in one checkout: no WorkerLost recorded)."""
+def runs_in_log(worker) -> tuple[int, int]:
+    """(runs started, runs ended) as the worker's log shows them, once its browser is up. The
+    log must be this run's alone (the test's tmp_path): in a log appended to by earlier runs,
+    their victim's unfinished run counted, and the kill came before any lookup."""
     text = worker.log_path.read_bytes()
-    return text.count(b"verify start") > text.count(b"verify end") and b"browser launched" in text
+    if b"browser launched" not in text:
+        return 0, 0
+    return text.count(b"verify start"), text.count(b"verify end")
+
+
+def kill_mid_lookup(worker, timeout: float) -> None:
+    """SIGKILL the worker inside a run it has claimed: its page, captcha or consulta. Read off
+    its log (asking the worker over the broker is too slow under the CPU hogs): a run under
+    way, and a moment later the log unchanged. A run that ended in that moment (a fast lookup)
+    is let go and the next one waited for: a kill between runs would prove nothing."""
+    deadline = time.monotonic() + timeout
+
+    def under_way():
+        started, ended = runs_in_log(worker)
+        return started > ended
+
+    while True:
+        wait_for(under_way, timeout=deadline - time.monotonic(), message="the victim mid-lookup")
+        seen = runs_in_log(worker)
+        time.sleep(0.3)  # past its claim (the attempt row), into the lookup
+        if runs_in_log(worker) == seen:
+            worker.sigkill_tree()
+            return
 
 
 def test_only_the_alerts_the_faults_justify_pass():
@@ -148,7 +168,7 @@ def test_chaos_forty_referrals_all_final_politely(
         # Stopped first, so the processes can stop in time.
         stack.enter_context(cpu_hogs(niceness=0 if alone else 19))
 
-        def scraper(name):  # its log this run's only: see mid_lookup
+        def scraper(name):  # its log this run's only: see runs_in_log
             return WorkerProcess(
                 queues="scraping", env=env, name=name, log=tmp_path / f"{name}.log"
             )
@@ -165,9 +185,7 @@ def test_chaos_forty_referrals_all_final_politely(
                 app.send_task(dispatch.VERIFY_REFERRAL, args=(referral.pk,), connection=conn)
             # One whole scraping worker SIGKILLed mid-lookup, started again by its supervisor.
             victim = scrapers[0]
-            wait_for(lambda: mid_lookup(victim), timeout=120, message="the victim mid-lookup")
-            time.sleep(1.5)  # into the lookup: its page, captcha or consulta
-            victim.sigkill_tree()
+            kill_mid_lookup(victim, timeout=120)
             procs.remove(victim)
             procs.append(scraper("chaos0b"))
             procs[-1].wait_ready(60)

@@ -24,8 +24,10 @@ help:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv
 
+SYNC := $(UV) sync --frozen --all-extras --group dev
+
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-extras --group dev
+	$(SYNC)
 	@touch $@
 
 deps: $(VENV)/.synced
@@ -79,7 +81,8 @@ PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --maxschedchunk
 
 # One run: the chaos test (`cpu_hogs`) goes first and runs beside the rest (tests/conftest.py),
 # and what the long runs measured is printed at the end.
-test: deps browser
+test: deps
+	@bin/ensure-chromium --tests
 	$(VENV)/bin/pytest $(PARALLEL) $(PYTEST_ARGS)
 
 # The inner loop: no browser, no worker processes, no long tests (about a minute).
@@ -90,7 +93,7 @@ test-fast: deps
 # /tmp, never the development ones; tables on stdout, JSON in benchmarks/results/.
 # BENCH_ARGS picks some and sizes them: make bench BENCH_ARGS="scraper portal --quick".
 bench: deps browser
-	$(UV) sync --frozen --all-extras --group dev --group bench
+	$(SYNC) --group bench
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lint: deps

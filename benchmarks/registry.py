@@ -35,6 +35,12 @@ BENCHMARKS: dict[str, Benchmark] = {
         "benchmarks.scraper",
         "lookup time and CPU: session kept, fresh context, launch per lookup; RSS over 2,000",
     ),
+    # A question of the test suite's, not the product's (tests/browsers.py): run when named.
+    "browsers": Benchmark(
+        "benchmarks.browsers",
+        "launch and lookup CPU: production's Chromium vs the tests' headless shell",
+        by_default=False,
+    ),
     "politeness": Benchmark(
         "benchmarks.politeness", "rate the site sees under a 200-referral backlog, 1 and 2 workers"
     ),

@@ -21,6 +21,10 @@ import psutil
 from scraping.config import ScrapingConfig
 
 SYSTEM_CHROMIUM = "/usr/bin/chromium"
+# Debian's build of the same Chromium without the desktop browser around it: far cheaper to
+# launch, and easier for a bot check to tell apart, so never production's default. The tests
+# drive it where the browser is not what they test (tests/browsers.py).
+HEADLESS_SHELL = "/usr/bin/chromium-headless-shell"
 # Flags that keep Chromium quiet and less "automated"-looking. Without the network ones it
 # phones home (component updates, sync), which fails in locked-down containers.
 CHROMIUM_ARGS = (

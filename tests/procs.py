@@ -13,6 +13,7 @@ from pathlib import Path
 from django.db import connection
 
 from harness.processes import ROOT, VENV_BIN, ChildProcess, celery_command, free_port, wait_until
+from tests.browsers import TEST_BROWSER
 
 __all__ = ["ROOT", "VENV_BIN", "child_env", "free_port", "run_manage", "wait_for"]
 # Parallel test processes (pytest-xdist) keep their logs apart: worker-w1-gw0.log, ...
@@ -43,6 +44,9 @@ def run_manage(*args: str, env: dict, timeout: float = 90) -> subprocess.Complet
 def child_env(**overrides) -> dict:
     env = dict(os.environ)
     env["DATABASE_URL"] = test_database_url()
+    # Workers and commands look up with the tests' browser (tests/browsers.py) unless the run
+    # names one.
+    env.setdefault("SCRAPING_BROWSER_PATH", TEST_BROWSER)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update({k: str(v) for k, v in overrides.items()})
     return env

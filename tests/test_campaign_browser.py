@@ -12,7 +12,7 @@ from django.urls import reverse
 from playwright.sync_api import expect, sync_playwright
 
 from simulator import expected_status
-from tests.test_portal_browser import CHROMIUM_ARGS
+from tests.browsers import launch_portal_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -45,9 +45,7 @@ def browser(transactional_db, live_server, settings):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+        chromium = launch_portal_browser(playwright)
         contexts = []
 
         def new_page(viewport=DESKTOP):

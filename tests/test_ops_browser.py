@@ -14,8 +14,9 @@ from ops import monitoring
 from pipeline import broker, dispatch
 from referrals.models import Referral, Status
 from simulator import KNOWN_CEDULAS
+from tests.browsers import launch_portal_browser
 from tests.procs import wait_for
-from tests.test_portal_browser import ARTIFACTS, CHROMIUM_ARGS
+from tests.test_portal_browser import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -34,9 +35,7 @@ def browser(live_server, settings):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+        chromium = launch_portal_browser(playwright)
 
         def open_as(username):
             context = chromium.new_context(base_url=live_server.url, locale="es-CO")

@@ -10,18 +10,11 @@ from django.urls import reverse
 from playwright.sync_api import expect, sync_playwright
 
 from simulator import KNOWN_CEDULAS, expected_status
+from tests.browsers import launch_portal_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 PASSWORD = "una-clave-larga-99"
 # Set once a page has loaded; a full navigation or reload would drop it.
 MARK_PAGE = "window.__sameDocument = true"
@@ -40,9 +33,7 @@ def page(transactional_db, live_server, settings):
     # and closed before it is flushed (this fixture depends on both). The test itself reads
     # everything through the browser.
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch_portal_browser(playwright)
         context = browser.new_context(
             base_url=live_server.url, accept_downloads=True, locale="es-CO"
         )

@@ -19,7 +19,8 @@ from ops.models import Alert
 from pipeline.verification import RETRIES_EXHAUSTED_MESSAGE
 from referrals import imports
 from referrals.models import Referral, Status
-from tests.test_portal_browser import ARTIFACTS, CHROMIUM_ARGS
+from tests.browsers import launch_portal_browser
+from tests.test_portal_browser import ARTIFACTS
 from webhooks import services as webhook_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -94,9 +95,7 @@ def english_browser(live_server):
     """A page of a browser that asks for English: the portal still speaks Spanish until the
     user picks."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch_portal_browser(playwright)
         context = browser.new_context(base_url=live_server.url, locale="en-US")
         context.set_default_timeout(15_000)
         try:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from playwright.sync_api import expect, sync_playwright
 
 from referrals.models import Referral
-from tests.test_portal_browser import CHROMIUM_ARGS
+from tests.browsers import launch_portal_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,9 +43,7 @@ def browser_page(people, live_server, settings):
     violations: list[str] = []
     console: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch_portal_browser(playwright)
         context = browser.new_context(base_url=live_server.url, locale="es-CO")
         context.set_default_timeout(15_000)
         context.expose_function("__reportCsp", lambda text: violations.append(text))

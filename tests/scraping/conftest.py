@@ -14,18 +14,26 @@ from collections.abc import Iterator
 import pytest
 
 from scraping.client import CensusClient
+from scraping.config import ScrapingConfig
 from simulator import SimulatorServer
 from simulator.testing import simulator_config
+from tests.browsers import TEST_BROWSER, keep_open
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "soak: long run of lookups (deselect with -m 'not soak')")
 
 
+def scraping_config(sim: SimulatorServer, **overrides: object) -> ScrapingConfig:
+    """`simulator_config` with the tests' browser (tests/browsers.py). `browser_path=None` is
+    production's own: the strict-mode tests (its bot checks) and the soak (its memory) take it."""
+    return simulator_config(sim, **{"browser_path": TEST_BROWSER, **overrides})
+
+
 def kept_client(census_simulator: SimulatorServer, **overrides: object) -> Iterator[CensusClient]:
     """A client (one browser) kept across tests, as in a worker process: the body of a session
     or module fixture. Tests take it through `as_fresh_visitor`."""
-    client = CensusClient(simulator_config(census_simulator, **overrides))
+    client = CensusClient(scraping_config(census_simulator, **overrides))
     yield client
     client.close()
 
@@ -33,7 +41,7 @@ def kept_client(census_simulator: SimulatorServer, **overrides: object) -> Itera
 def as_fresh_visitor(client: CensusClient) -> CensusClient:
     """No cookie of an earlier test skips this one's F5 challenge (the kept page stays)."""
     client.forget_the_site()
-    return client
+    return keep_open(client)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +64,7 @@ def make_client(simulator: SimulatorServer) -> Iterator:
     made: list[CensusClient] = []
 
     def make(**overrides: object) -> CensusClient:
-        client = CensusClient(simulator_config(simulator, **overrides))
+        client = CensusClient(scraping_config(simulator, **overrides))
         made.append(client)
         return client
 

@@ -205,8 +205,9 @@ def test_twocaptcha_solver_end_to_end(make_client, simulator):
     assert counters["solver_solved"] == 1 and counters["solver_polls"] >= 2
 
 
-def test_strict_mode_blocks_plain_headless_but_not_the_client(census_client, simulator):
+def test_strict_mode_blocks_plain_headless_but_not_the_client(make_client, simulator):
     simulator.control.update_settings(strict=True)
+    census_client = make_client(browser_path=None)  # production's browser: its look is the test
     # A plain Playwright Chromium, headless, no stealth: the F5-like gate must reject it.
     driver = browser_mod.load_driver("playwright")
     playwright = browser_mod.acquire_playwright(driver)

@@ -29,7 +29,8 @@ def total_rss_mb(client) -> float:
 @pytest.mark.soak
 @pytest.mark.timeout(900)  # 200 lookups: 3-5 min beside other tests on two cores
 def test_many_lookups_leave_no_context_and_bounded_memory(make_client, simulator):
-    client = make_client(relaunch_every=0, browser_max_rss_mb=0)  # no relaunch: see real growth
+    # No relaunch: the real growth. Production's browser: its memory is what is bounded.
+    client = make_client(relaunch_every=0, browser_max_rss_mb=0, browser_path=None)
     durations, rss = [], []
     for i in range(LOOKUPS):
         cedula = str(20_000_000 + i * 7919)

@@ -24,7 +24,10 @@ help:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv
 
-SYNC := $(UV) sync --frozen --all-extras --group dev
+# Bytecode compiled once at install: every process the stack or the suite starts (workers, beat,
+# manage.py, the parallel test processes) imports Django and Celery from it instead of
+# compiling them again (a worker boots in 0.8 CPU-s instead of 2.6).
+SYNC := $(UV) sync --frozen --all-extras --group dev --compile-bytecode
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(SYNC)
@@ -78,6 +81,11 @@ manage: deps
 # the tests out one at a time, in the order tests/conftest.py gives them (long ones spread out).
 TEST_WORKERS ?= 6
 PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --maxschedchunk 1)
+
+# The project's own modules and the tests' (pytest's assertion rewriting) are compiled by their
+# first import and kept: PYTHONDONTWRITEBYTECODE, when a machine sets it, would have each of the
+# suite's processes compile them again.
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
 
 # One run: the chaos test (`cpu_hogs`) goes first and runs beside the rest (tests/conftest.py),
 # and what the long runs measured is printed at the end.

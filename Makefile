@@ -78,7 +78,7 @@ manage: deps
 
 # The suite runs in TEST_WORKERS parallel processes (pytest-xdist; TEST_WORKERS=0 runs it in one),
 # each with its own Redis database and test database (tests/conftest.py). --maxschedchunk 1 hands
-# the tests out one at a time, in the order tests/conftest.py gives them (long ones spread out).
+# the tests out one at a time, in the order tests/conftest.py gives them (longest first).
 TEST_WORKERS ?= 6
 PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --maxschedchunk 1)
 

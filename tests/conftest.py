@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from simulator import testing as simulator_fixtures
+from tests.browsers import close_kept_browsers
 from tests.procs import WorkerProcess, child_env
 
 # One simulator for the whole run (session), reset before and after each test that takes it;
@@ -38,32 +39,27 @@ def pytest_xdist_setupnodes(config, specs):
         specs[index] = execnet.XSpec(f"{spec}//env:TEST_REDIS_DB={base - index}")
 
 
+# How long a test takes, told by its markers, longest first: the CPU-hog test (the chaos run: a
+# few minutes of waiting on its rate, its kill and its restarts), the `slow` and `soak` tests
+# (20 s to 2 min), the other tests that start worker processes (10-45 s), the other browser
+# tests (5-20 s); the rest take about a second or less.
+LONGEST_FIRST = (("cpu_hogs",), ("slow", "soak"), ("worker",), ("browser",))
+
+
 def pytest_collection_modifyitems(config, items):
-    """The order `make test` hands the tests out in (`--maxschedchunk 1`: one at a time).
+    """The order `make test` hands the tests out in (`--maxschedchunk 1`: one at a time, to
+    whichever process is free): longest first. The chaos run then goes on beside the whole rest
+    of the suite instead of after it, and the run ends on short tests that fill all the
+    processes up to the end, not on one process finishing a long test alone (in file order,
+    tests of 30-80 s started in the last minute). File order within each kind."""
 
-    First the CPU-hog tests (the chaos run): a few minutes of waiting on its rate, its kill and
-    its restarts, which then run beside the whole rest of the suite instead of after it. Then
-    the long tests (`slow`, `soak`) spread over the first two thirds of the rest, so they run
-    one or two at a time beside short ones, not piled together (they time real workers and
-    browsers: piled, they starve each other) nor at the end (one process finishing alone)."""
-    hogs = [i for i in items if i.get_closest_marker("cpu_hogs")]
-    rest = [i for i in items if not i.get_closest_marker("cpu_hogs")]
+    def rank(item):
+        for index, markers in enumerate(LONGEST_FIRST):
+            if any(item.get_closest_marker(name) for name in markers):
+                return index
+        return len(LONGEST_FIRST)
 
-    def is_long(item):
-        return bool(item.get_closest_marker("slow") or item.get_closest_marker("soak"))
-
-    long_tests = [i for i in rest if is_long(i)]
-    short_tests = [i for i in rest if not is_long(i)]
-    if not long_tests or not short_tests:
-        items[:] = hogs + rest
-        return
-    step = max(1, (2 * len(short_tests)) // (3 * len(long_tests)))
-    ordered = []
-    for index, item in enumerate(short_tests):
-        if index % step == 0 and long_tests:
-            ordered.append(long_tests.pop(0))
-        ordered.append(item)
-    items[:] = hogs + ordered + long_tests
+    items.sort(key=rank)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -84,6 +80,24 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("what the long runs measured")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """A test that uses the database runs on a thread with no Playwright loop marked running:
+    the browsers the scraping tests keep are closed first (tests/browsers.py), before any of
+    its fixtures, the session's database set-up included. Longest first, the browser tests
+    come before most of the database ones in each process."""
+    if item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(item.fixturenames):
+        close_kept_browsers()
 
 
 @pytest.fixture(scope="session", autouse=True)

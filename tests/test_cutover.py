@@ -230,6 +230,7 @@ def test_in_flight_referrals_are_verified_once_by_a_real_worker(
     assert Counter(entry["cedula"] for entry in simulator.control.log()) == consultas
 
 
+@pytest.mark.worker  # the old portal's Django-Q2 cluster
 def test_apply_is_refused_while_a_qcluster_consumes_the_old_queue(redis, legacy, run_cutover):
     url, built = legacy("busy")
     assert built["queued"] == 20

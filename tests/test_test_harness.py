@@ -69,3 +69,21 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.browser
+def test_a_database_test_after_a_kept_browser_in_one_process(tmp_path):
+    """Longest first (tests/conftest.py), a process runs browser tests before the database
+    ones. The scraping tests keep their browser open on the test thread, Playwright's sync API
+    marks its loop as running there, and Django refuses the ORM on such a thread: without
+    `close_kept_browsers`, every later database test in the process errored
+    (SynchronousOnlyOperation, 2,841 of them in one run)."""
+    env = {**os.environ, "SQLITE_TEST_DB": str(tmp_path / "db.sqlite3")}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/test_health.py::test_healthz_needs_no_login",
+         "tests/scraping/test_client_browser.py::test_only_digits_reach_the_site"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "2 passed" in run.stdout

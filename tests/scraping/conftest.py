@@ -26,7 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def scraping_config(sim: SimulatorServer, **overrides: object) -> ScrapingConfig:
     """`simulator_config` with the tests' browser (tests/browsers.py). `browser_path=None` is
-    production's own: the strict-mode tests (its bot checks) and the soak (its memory) take it."""
+    production's own: the strict-mode tests (what a bot check sees of it) take it."""
     return simulator_config(sim, **{"browser_path": TEST_BROWSER, **overrides})
 
 

@@ -87,32 +87,15 @@ def run(simulator, quick: bool = False) -> dict:
 def report(results: dict) -> dict:
     rows = []
     for name, data in results.items():
-        launch, lookup = data["launch_s"], data["lookup_s"]
+        for label, key in (("launch + one lookup", "launch"), ("lookup, browser kept", "lookup")):
+            times = data[f"{key}_s"]
+            cpu = f"{data[f'{key}_cpu_s']:.2f} CPU-s"
+            rows.append(
+                row(f"{name}: {label}", ms(pct(times, 50)), ms(pct(times, 95)), len(times), cpu)
+            )
         failed = sum(data["errors"].values())
-        rows += [
-            row(
-                f"{name}: launch + one lookup",
-                ms(pct(launch, 50)),
-                ms(pct(launch, 95)),
-                len(launch),
-                f"{data['launch_cpu_s']:.2f} CPU-s",
-            ),
-            row(
-                f"{name}: lookup, browser kept",
-                ms(pct(lookup, 50)),
-                ms(pct(lookup, 95)),
-                len(lookup),
-                f"{data['lookup_cpu_s']:.2f} CPU-s",
-            ),
-            row(
-                f"{name}: failed lookups",
-                failed,
-                "",
-                len(launch) + len(lookup) + 1,
-                "",
-                failed == 0,
-            ),
-        ]
+        tried = len(data["launch_s"]) + len(data["lookup_s"]) + 1
+        rows.append(row(f"{name}: failed lookups", failed, "", tried, "", failed == 0))
     table = print_table(
         "Browsers: production's Chromium vs the tests' headless shell",
         rows,

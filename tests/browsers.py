@@ -18,20 +18,9 @@ from __future__ import annotations
 
 import os
 
-from scraping.browser import HEADLESS_SHELL, SYSTEM_CHROMIUM
+from scraping.browser import CHROMIUM_ARGS, HEADLESS_SHELL, SYSTEM_CHROMIUM
 
 TEST_BROWSER = HEADLESS_SHELL if os.access(HEADLESS_SHELL, os.X_OK) else SYSTEM_CHROMIUM
-
-# Root in CI needs --no-sandbox; the rest keep a test browser quiet on the network.
-PORTAL_BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
 
 # The census clients tests/scraping keeps from one test to the next, on the test thread.
 _kept_open: set = set()
@@ -56,6 +45,6 @@ def close_kept_browsers() -> None:
 
 def launch_portal_browser(playwright):
     """A headless Chromium for a test that uses the portal as a person would."""
-    return playwright.chromium.launch(
-        executable_path=TEST_BROWSER, headless=True, args=PORTAL_BROWSER_ARGS
-    )
+    # The scraper's own flags; root (CI) needs --no-sandbox.
+    args = [*CHROMIUM_ARGS, "--no-sandbox"]
+    return playwright.chromium.launch(executable_path=TEST_BROWSER, headless=True, args=args)

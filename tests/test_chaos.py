@@ -1,6 +1,6 @@
 """Issue 14's acceptance run: the promise kept under real faults, with the production defaults
 except the polite rate (60/m, to keep it short), the human pauses (off) and the circuit's
-cool-down (60 s instead of 900 s: a pause the faults may cause is waited out, not its length).
+cool-down (30 s instead of 900 s: a pause the faults may cause is waited out, not its length).
 
 Two scraping workers on one limiter key, a default worker and beat, on a Redis persisted like
 production's; the simulator answers about 20 % of requests with a 503, a 429 with Retry-After,
@@ -41,7 +41,7 @@ RATE, INTERVAL = "60/m", 1.0
 # afford a quarter of an hour of one test sleeping.
 JUSTIFIED = ("failure-rate:", "circuit-open:")
 ENDS = {"failure-rate-recovered:": "failure-rate:", "circuit-closed:": "circuit-open:"}
-COOLDOWN = 60
+COOLDOWN = 30  # the pause, when the faults cause one, is waited out: half a minute of the run
 LAST_FINAL_WITHIN = 600
 
 

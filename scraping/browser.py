@@ -95,13 +95,16 @@ def executable_path(playwright: Any, config: ScrapingConfig) -> str | None:
     return SYSTEM_CHROMIUM if os.path.exists(SYSTEM_CHROMIUM) else None
 
 
+def chromium_args() -> list[str]:
+    """CHROMIUM_ARGS, and --no-sandbox where we run as root: Chromium refuses to start its
+    sandbox as root."""
+    return [*CHROMIUM_ARGS, "--no-sandbox"] if os.geteuid() == 0 else list(CHROMIUM_ARGS)
+
+
 def launch_options(playwright: Any, config: ScrapingConfig) -> dict[str, Any]:
-    args = list(CHROMIUM_ARGS)
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
     options: dict[str, Any] = {
         "headless": config.headless,
-        "args": args,
+        "args": chromium_args(),
         "timeout": config.navigation_timeout * 1000,
     }
     path = executable_path(playwright, config)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from scraping.browser import CHROMIUM_ARGS, HEADLESS_SHELL, SYSTEM_CHROMIUM
+from scraping.browser import HEADLESS_SHELL, SYSTEM_CHROMIUM, chromium_args
 
 TEST_BROWSER = HEADLESS_SHELL if os.access(HEADLESS_SHELL, os.X_OK) else SYSTEM_CHROMIUM
 
@@ -44,7 +44,8 @@ def close_kept_browsers() -> None:
 
 
 def launch_portal_browser(playwright):
-    """A headless Chromium for a test that uses the portal as a person would."""
-    # The scraper's own flags; root (CI) needs --no-sandbox.
-    args = [*CHROMIUM_ARGS, "--no-sandbox"]
-    return playwright.chromium.launch(executable_path=TEST_BROWSER, headless=True, args=args)
+    """A headless Chromium for a test that uses the portal as a person would, with the
+    scraper's own flags."""
+    return playwright.chromium.launch(
+        executable_path=TEST_BROWSER, headless=True, args=chromium_args()
+    )

@@ -81,8 +81,10 @@ def test_each_egress_gets_the_full_rate_and_workers_behind_one_share_it(
         def enough():
             by_address = consultas_by_address(simulator)
             counts = [len(by_address.get(a, ())) for a in (ADDRESS_A, ADDRESS_B)]
-            # Every worker's first lookup too: in one run under the whole suite's load, one
-            # worker had none yet when both addresses had their six (its log was gone).
+            # Behind each address, two workers share its rate: every one of them must do
+            # lookups, and each address's pace (below) must still be that of one address, not
+            # two. Waited for, not only checked once: in one run under the whole suite's load,
+            # one worker had none yet when both addresses had their six (its log was gone).
             everyone = all(lookups_done(w) for w in workers)
             return by_address if min(counts) >= PER_ADDRESS and everyone else None
 
@@ -108,11 +110,7 @@ def test_each_egress_gets_the_full_rate_and_workers_behind_one_share_it(
         assert min(gaps) >= INTERVAL - 0.3, (address, gaps)
         # ... and each address gets the full rate, whatever the other one does.
         assert 0.85 / INTERVAL <= achieved <= 1 / INTERVAL + 0.01, (address, gaps)
-
-    # Behind each address, two workers shared its rate: all did lookups, and each address's
-    # pace above is that of one address, not two.
-    done = [lookups_done(w) for w in workers]
-    assert all(n >= 1 for n in done), done
+    print("lookups per worker:", [lookups_done(w) for w in workers])
 
 
 def lookups_done(worker) -> int:

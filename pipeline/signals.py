@@ -64,7 +64,8 @@ def close_browser(**kwargs):
 
 @worker_init.connect
 def refuse_inconsistent_timing(**kwargs):
-    """Django checks do not run in a Celery worker: run ours, and refuse to start on errors."""
+    """Run the checks a worker depends on, and refuse to start on errors. (Celery's own pass
+    over every Django check, whose result it ignores, is skipped: project/celery.py.)"""
     errors = run_checks(tags=["celery"])
     if errors:
         # Celery logs and swallows exceptions from signal handlers: exit explicitly.

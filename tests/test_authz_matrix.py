@@ -537,15 +537,8 @@ def world(django_db_setup, django_db_blocker):
             "axes.accesslog": AccessLog.objects.create(**access),
             "axes.accessfailurelog": AccessFailureLog.objects.create(**access, locked_out=False),
         }
-        # One log-in per role for the whole module, its session cookie reused by every case:
-        # a log-in per case (force_login: a session, the audit entry, the log-in time) was a
-        # quarter of the module's CPU. A case's own session changes (a log-out, a password
-        # change) are rolled back with it.
-        sessions = {role: logged_in_session(visitor) for role, visitor in users.items()}
-    yield objects, sessions
+    yield objects, users
     with django_db_blocker.unblock():
-        Session.objects.filter(session_key__in=sessions.values()).delete()
-        AuditEntry.objects.filter(actor__in=users.values())._raw_delete("default")
         objects["webhooks.webhookendpoint"].delete()  # its deliveries and attempts with it
         objects["api.apitoken"].delete()
         for label in (
@@ -573,10 +566,25 @@ def world(django_db_setup, django_db_blocker):
         User.objects.filter(pk__in=[u.pk for u in users.values()]).delete()
 
 
-def logged_in_session(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
+@pytest.fixture(scope="module")
+def sessions(world, django_db_blocker):
+    """One log-in per visitor for the whole module, its session cookie reused by every case:
+    a log-in per case (force_login: a session, the audit entry, the log-in time) was a quarter
+    of the module's CPU. A case's own session changes (a log-out) are rolled back with it."""
+    _, users = world
+
+    def logged_in(user) -> str:
+        client = Client()
+        client.force_login(user)
+        return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    with django_db_blocker.unblock():
+        keys = {role: logged_in(user) for role, user in users.items()}
+    yield keys
+    with django_db_blocker.unblock():
+        Session.objects.filter(session_key__in=keys.values()).delete()
+        # The log-ins' audit entries (raw SQL: the audit log refuses deletes through the ORM).
+        AuditEntry.objects.filter(actor__in=users.values())._raw_delete("default")
 
 
 def body_of(response) -> str:
@@ -605,10 +613,10 @@ def check(response, expected, where):
 
 
 @pytest.mark.parametrize(("key", "method", "role"), CASES)
-def test_access(world, db, settings, key, method, role):
+def test_access(world, sessions, db, settings, key, method, role):
     # The self-registration POSTs of every role come from one address: not this test's subject.
     settings.SELF_SIGNUP_LIMIT_PER_ADDRESS = settings.SELF_SIGNUP_LIMIT_PER_LINK = 10**6
-    objects, sessions = world
+    objects, _ = world
     route = TABLE[key]
     url = route.url(objects) if callable(route.url) else route.url
     client = Client()

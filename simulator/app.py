@@ -104,6 +104,9 @@ class SimulatorState:
         self.reset()
 
     def reset(self) -> None:
+        # A request held over a reset (a slow answer its test gave up on) must not land in
+        # the next run's rate window or log: it checks the generation it started in.
+        self.generation = getattr(self, "generation", 0) + 1
         self.settings = dataclasses.replace(self.initial)
         self.faults: dict[str, Fault] = {}
         self.tokens: dict[str, dict[str, Any]] = {}  # token → {"issued": t, "used": bool}
@@ -255,7 +258,12 @@ async def _gate(
             await _hang(state, request)
             return web.Response(status=503, text="released")
         if name == "slow":
+            generation = state.generation
             await asyncio.sleep(float(fault.params.get("delay", 5)))
+            if state.generation != generation:
+                # Reset while it waited: its run is over (its client left on a timeout).
+                # Answered now, it counted in the next test's rate window: a 429 there.
+                raise _ClientGone
         if name == "http_503":
             return web.Response(status=503, text="Service Unavailable")
         if name == "http_429":

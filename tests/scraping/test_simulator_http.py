@@ -1,5 +1,8 @@
 """The simulator seen by a plain HTTP client (no browser): gate, solver API, control API."""
 
+import re
+import time
+
 import httpx
 import pytest
 
@@ -105,3 +108,30 @@ def test_control_api(simulator):
     assert simulator.control.state()["faults"] == []
     simulator.control.update_settings(strict=True)
     assert simulator.control.reset()["settings"]["strict"] is False
+
+
+def passed_challenge(http: httpx.Client) -> None:
+    """Give `http` the TS cookie the challenge script would have set in a browser."""
+    from simulator.pages import TS_COOKIE, challenge_hash
+
+    nonce = re.search(r'var n = "([0-9a-f-]+)"', http.get("/").text)[1]
+    hashed = challenge_hash(nonce, http.headers["User-Agent"])
+    http.cookies.set(TS_COOKIE, f"{nonce}.{hashed}.0")
+
+
+def test_a_slow_answer_held_over_a_reset_does_not_count_in_the_next_run(simulator):
+    """A test gives up on a slow answer and the simulator is reset for the next test: when
+    the held request wakes, it must not count in the new run's rate window (the next test's
+    first consulta got a 429 from it)."""
+    consulta = {"documento": KNOWN_CEDULAS["found"], "eleccionId": 0, "captchaToken": "x"}
+    with httpx.Client(base_url=simulator.url) as http:
+        passed_challenge(http)
+        simulator.control.set_fault("slow", delay=1.0, target="consulta")
+        with pytest.raises(httpx.ReadTimeout):
+            http.post("/back/api/consulta", json=consulta, timeout=0.2)
+        simulator.control.reset()
+        simulator.control.update_settings(rate_limit=1, rate_window=30)
+        time.sleep(1.5)  # past the held request's wake-up
+        answer = http.post("/back/api/consulta", json=consulta)
+    assert answer.status_code == 200, answer.text
+    assert len(simulator.control.log()) == 1

@@ -76,11 +76,16 @@ superuser: deps migrate
 manage: deps
 	$(LOCAL_ENV) $(PY) manage.py $(CMD)
 
-# The suite runs in TEST_WORKERS parallel processes (pytest-xdist; TEST_WORKERS=0 runs it in one),
-# each with its own Redis database and test database (tests/conftest.py). --maxschedchunk 1 hands
-# the tests out one at a time, in the order tests/conftest.py gives them (longest first).
+# The suite runs in TEST_WORKERS parallel processes (pytest-xdist; 0 runs it in one), each with
+# its own Redis database and test database (tests/conftest.py). --maxschedchunk 1 hands the tests
+# out one at a time, in the order tests/conftest.py gives them (longest first). `make test` takes
+# six on two cores: its worker and browser tests spend much of their time waiting on a rate, a
+# page or a kill, and six keep both cores busy (four left them idle for a minute: 6 min 47 s
+# against 5 min 47 s-6 min; eight, 5 min 50 s). `make test-fast` has no such waits: it takes
+# four (55-59 s against 73-80 s with six, whose extra start-ups cost 25 CPU-s).
 TEST_WORKERS ?= 6
-PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --maxschedchunk 1)
+FAST_TEST_WORKERS ?= 4
+parallel = $(if $(filter 0,$(1)),,-n $(1) --maxschedchunk 1)
 
 # The project's own modules and the tests' (pytest's assertion rewriting) are compiled by their
 # first import and kept: PYTHONDONTWRITEBYTECODE, when a machine sets it, would have each of the
@@ -91,11 +96,12 @@ test test-fast: export PYTHONDONTWRITEBYTECODE :=
 # and what the long runs measured is printed at the end.
 test: deps
 	@bin/ensure-chromium --tests
-	$(VENV)/bin/pytest $(PARALLEL) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(call parallel,$(TEST_WORKERS)) $(PYTEST_ARGS)
 
-# The inner loop: no browser, no worker processes, no long tests (about a minute).
+# The inner loop: no browser, no worker processes, no long tests (under a minute).
 test-fast: deps
-	$(VENV)/bin/pytest $(PARALLEL) -m "not browser and not worker and not slow and not soak" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(call parallel,$(FAST_TEST_WORKERS)) \
+		-m "not browser and not worker and not slow and not soak" $(PYTEST_ARGS)
 
 # Benchmarks (README.md, "Benchmarks"): their own Redis db 9 and a SQLite file under
 # /tmp, never the development ones; tables on stdout, JSON in benchmarks/results/.

@@ -150,8 +150,10 @@ def test_idle_only_hogs_leave_the_cores_to_processes_in_other_sessions():
         with cpu_hogs(1, idle_only=True) as [hog]:
             for proc in (busy, hog):
                 os.sched_setaffinity(proc.pid, {core})
+            time.sleep(0.3)  # both started (a Python start is CPU of its own)
+            before = cpu_seconds(hog.pid), cpu_seconds(busy.pid)
             time.sleep(1)
-            taken, kept = cpu_seconds(hog.pid), cpu_seconds(busy.pid)
+            taken, kept = cpu_seconds(hog.pid) - before[0], cpu_seconds(busy.pid) - before[1]
     finally:
         busy.kill()
         busy.wait(10)

@@ -13,18 +13,17 @@ faults justify.
 
 import contextlib
 import itertools
-import os
 import subprocess
 import sys
 import time
 
-import psutil
 import pytest
 
+from harness.load import cpu_hogs
 from ops.models import Alert
 from pipeline import dispatch
 from referrals.models import Referral, ScrapeAttempt, Status
-from tests.procs import BeatProcess, WorkerProcess, wait_for
+from tests.procs import ROOT, BeatProcess, WorkerProcess, wait_for
 from tests.test_guarantees import (
     ANSWERED,
     assert_never_two_runs_at_once,
@@ -58,40 +57,6 @@ def unjustified(raised: list[str]) -> list[str]:
             continue
         left.append(key)
     return left
-
-
-@contextlib.contextmanager
-def cpu_hogs(n=2, *, idle_only=False):
-    """`n` busy loops, one per core. Run alone, the chaos test gets them at normal priority:
-    its workers fight them for the cores. Inside the suite (`make test` starts it first), the
-    rest of the suite is that fight, and the hogs are `idle_only`: they take only what the
-    suite leaves idle, so the cores stay saturated without slowing every other test too.
-
-    `nice` alone does not do that: with the kernel's autogroups on (Debian's default), CPU time
-    is shared first between sessions, and niceness counts only inside one. Every worker and
-    browser runs in a session of its own (harness/processes.py, Playwright), so a nice-19 hog
-    in the test's session took a whole session's share: about 45 CPU-s of a suite run. Idle-only
-    hogs get a session of their own whose autogroup is niced to 19 too (measured: 2 % of a core
-    beside a busy process, 50 % with `nice` alone)."""
-    code = "import os\nwhile True: pass"
-    if idle_only:
-        code = (
-            "import contextlib, os\n"
-            "with contextlib.suppress(OSError), open('/proc/self/autogroup', 'w') as group:\n"
-            "    group.write('19')  # no autogroups (another kernel): os.nice below suffices\n"
-            "os.nice(19)\n"
-            "while True: pass"
-        )
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", code], start_new_session=idle_only)
-        for _ in range(n)
-    ]
-    try:
-        yield hogs
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait(10)
 
 
 def stop_all(procs) -> None:
@@ -135,30 +100,28 @@ def kill_mid_lookup(worker, timeout: float) -> None:
             return
 
 
-def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+def hog_share(*, idle_only: bool) -> float:
+    """harness.load's measurement, run from a session of its own (see there)."""
+    code = (
+        "from harness.load import hog_share_beside_a_busy_process as share\n"
+        f"print(share(idle_only={idle_only}))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        start_new_session=True,
+    )
+    assert run.returncode == 0, run.stderr
+    return float(run.stdout)
 
 
 def test_idle_only_hogs_leave_the_cores_to_processes_in_other_sessions():
     """What the chaos run's hogs must do inside the suite: a worker or a browser (each in a
-    session of its own) beside them keeps its core. A busy loop in a session of its own, like
-    a worker, and an idle-only hog on one core for a second."""
-    core = min(os.sched_getaffinity(0))
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
-    try:
-        with cpu_hogs(1, idle_only=True) as [hog]:
-            for proc in (busy, hog):
-                os.sched_setaffinity(proc.pid, {core})
-            time.sleep(0.3)  # both started (a Python start is CPU of its own)
-            before = cpu_seconds(hog.pid), cpu_seconds(busy.pid)
-            time.sleep(1)
-            taken, kept = cpu_seconds(hog.pid) - before[0], cpu_seconds(busy.pid) - before[1]
-    finally:
-        busy.kill()
-        busy.wait(10)
-    # A nice-19 hog in the test's own session took half of the core here (autogroups).
-    assert taken < 0.1 * kept, (taken, kept)
+    session of its own) beside them keeps its core (a nice-19 hog took half of it here)."""
+    assert hog_share(idle_only=True) < 0.1
 
 
 def test_only_the_alerts_the_faults_justify_pass():

@@ -80,9 +80,8 @@ manage: deps
 # its own Redis database and test database (tests/conftest.py). --maxschedchunk 1 hands the tests
 # out one at a time, in the order tests/conftest.py gives them (longest first). `make test` takes
 # six on two cores: its worker and browser tests spend much of their time waiting on a rate, a
-# page or a kill, and six keep both cores busy (four left them idle for a minute: 6 min 47 s
-# against 5 min 47 s-6 min; eight, 5 min 50 s). `make test-fast` has no such waits: it takes
-# four (55-59 s against 73-80 s with six, whose extra start-ups cost 25 CPU-s).
+# page or a kill, and six keep both cores busy. `make test-fast` has no such waits: four do more
+# than six, whose extra start-ups only cost CPU (the times are in README.md, "Tests").
 TEST_WORKERS ?= 6
 FAST_TEST_WORKERS ?= 4
 parallel = $(if $(filter 0,$(1)),,-n $(1) --maxschedchunk 1)

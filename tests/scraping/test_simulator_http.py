@@ -10,6 +10,7 @@ from scraping.captcha import NoSolver, TwoCaptchaSolver
 from scraping.errors import CaptchaError, CaptchaSolverUnavailable
 from scraping.parser import detect_block
 from simulator import KNOWN_CEDULAS, answer_for, expected_status
+from simulator.pages import TS_COOKIE, challenge_hash
 from simulator.testing import TEST_API_KEY
 
 
@@ -112,8 +113,6 @@ def test_control_api(simulator):
 
 def passed_challenge(http: httpx.Client) -> None:
     """Give `http` the TS cookie the challenge script would have set in a browser."""
-    from simulator.pages import TS_COOKIE, challenge_hash
-
     nonce = re.search(r'var n = "([0-9a-f-]+)"', http.get("/").text)[1]
     hashed = challenge_hash(nonce, http.headers["User-Agent"])
     http.cookies.set(TS_COOKIE, f"{nonce}.{hashed}.0")

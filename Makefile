@@ -97,7 +97,7 @@ test: deps
 	@bin/ensure-chromium --tests
 	$(VENV)/bin/pytest $(call parallel,$(TEST_WORKERS)) $(PYTEST_ARGS)
 
-# The inner loop: no browser, no worker processes, no long tests (under a minute).
+# The inner loop: no browser, no worker processes, no long tests (about a minute).
 test-fast: deps
 	$(VENV)/bin/pytest $(call parallel,$(FAST_TEST_WORKERS)) \
 		-m "not browser and not worker and not slow and not soak" $(PYTEST_ARGS)

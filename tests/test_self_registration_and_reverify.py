@@ -112,7 +112,7 @@ def test_the_rate_counter_forgets_at_the_next_window(redis, monkeypatch):
 def dead_redis():
     """A client of a Redis that is down, built from a URL as project.connections builds the
     product's: it raises at once. (Built from host and port instead, redis-py retries a
-    refused connection for about 8 s first, and the two tests below took 8 s each.)"""
+    refused connection for 8 to 11 s first, and the two tests below took 8 s each.)"""
     import redis as redis_lib
 
     return redis_lib.Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1

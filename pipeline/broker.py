@@ -27,6 +27,8 @@ import redis
 from django.conf import settings
 from kombu.transport.redis import Channel
 
+from project.connections import redis_at
+
 from .dispatch import VERIFY_REFERRAL, Queue
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ UNACKED, UNACKED_INDEX = Channel.unacked_key, Channel.unacked_index_key
 
 @cache
 def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    return redis_at(settings.CELERY_BROKER_URL)
 
 
 def _queue_keys(queue: str) -> list[str]:

@@ -2,6 +2,9 @@
 by the people who own referrals (cooldown, daily cap, scope), and the campaign dashboard."""
 
 import re
+import socket
+import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -11,6 +14,7 @@ from django.utils import timezone
 
 from pipeline import dispatch
 from project import ratelimit
+from project.connections import redis_client
 from referrals.models import Referral
 from tests.campaign import build_campaign
 
@@ -122,6 +126,27 @@ def test_a_down_redis_does_not_lock_people_out(monkeypatch):
     dead = dead_redis()
     monkeypatch.setattr(ratelimit, "redis_client", lambda: dead)
     assert ratelimit.allow("k", limit=0, window=60)
+
+
+@contextmanager
+def redis_that_never_answers():
+    """A port that accepts connections and never answers: a Redis behind a partition or on a
+    stuck host, which a refused connection does not show."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+
+
+def test_a_redis_that_never_answers_holds_a_request_for_redis_timeout_only(settings):
+    with redis_that_never_answers() as url:
+        settings.REDIS_URL, settings.REDIS_TIMEOUT = url, 0.5
+        redis_client.cache_clear()  # the process's client, built again from these settings
+        try:
+            started = time.monotonic()
+            assert ratelimit.allow("k", limit=0, window=60)  # the limit fails open
+            waited = time.monotonic() - started
+        finally:
+            redis_client.cache_clear()
+    assert 0.5 <= waited < 2.5  # one REDIS_TIMEOUT, not for ever (redis-py's default)
 
 
 def test_the_leaders_page_shows_their_link_and_qr(campaign):

@@ -11,6 +11,10 @@ from .env import duration, env
 
 # One Redis for the broker, the rate limiter, the circuit breaker and alert dedup.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# How long the project's own Redis calls wait to connect and for an answer: a Redis that
+# accepts connections and never answers (a partition, a stuck host) fails the call instead of
+# holding a portal request or a worker's lock renewal for good (project/connections.py).
+REDIS_TIMEOUT = duration("REDIS_TIMEOUT", "5s")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

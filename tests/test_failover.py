@@ -284,8 +284,13 @@ def test_consultacenso_blocked_referrals_verified_through_wsp_then_back_after_th
     )
     back.refresh_from_db()
     assert back.census_source == "consultacenso", back.last_error
+    # The worker stores the answer first, then closes the circuit and says so: wait for that.
+    wait_for(
+        lambda: Alert.objects.filter(key="circuit-closed:consultacenso").exists(),
+        timeout=10,
+        message="the circuit-closed alert after the probe's answer",
+    )
     assert source_breaker("consultacenso").status().state == "closed"
-    assert Alert.objects.filter(key="circuit-closed:consultacenso").exists()
     assert simulator.control.log()[-1]["source"] == "consultacenso"
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from pipeline import dispatch
 from project import ratelimit
-from project.connections import redis_client
+from project.connections import redis_at, redis_client
 from referrals.models import Referral
 from tests.campaign import build_campaign
 
@@ -114,12 +114,10 @@ def test_the_rate_counter_forgets_at_the_next_window(redis, monkeypatch):
 
 
 def dead_redis():
-    """A client of a Redis that is down, built from a URL as project.connections builds the
-    product's: it raises at once. (Built from host and port instead, redis-py retries a
-    refused connection for 8 to 11 s first, and the two tests below took 8 s each.)"""
-    import redis as redis_lib
-
-    return redis_lib.Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    """A client of a Redis that is down, built as the product builds its own: it raises at
+    once. (Built from host and port instead, redis-py retries a refused connection for 8 to
+    11 s first, and the two tests below took 8 s each.)"""
+    return redis_at("redis://127.0.0.1:1/0")  # nothing listens on port 1
 
 
 def test_a_down_redis_does_not_lock_people_out(monkeypatch):

@@ -101,12 +101,13 @@ class SimulatorState:
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
 
     def __post_init__(self) -> None:
+        # A request held over a reset (a slow answer its test gave up on) must not land in
+        # the next run's rate window or log: it checks the generation it started in.
+        self.generation = 0
         self.reset()
 
     def reset(self) -> None:
-        # A request held over a reset (a slow answer its test gave up on) must not land in
-        # the next run's rate window or log: it checks the generation it started in.
-        self.generation = getattr(self, "generation", 0) + 1
+        self.generation += 1
         self.settings = dataclasses.replace(self.initial)
         self.faults: dict[str, Fault] = {}
         self.tokens: dict[str, dict[str, Any]] = {}  # token → {"issued": t, "used": bool}

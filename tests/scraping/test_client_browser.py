@@ -303,7 +303,7 @@ def _visitors(simulator) -> list[str]:
     visitors = []
     for entry in simulator.control.log():
         assert entry["session"], entry  # every consulta carried a valid cookie
-        visitors.append(letters.setdefault(entry["session"], "abcdefghij"[len(letters)]))
+        visitors.append(letters.setdefault(entry["session"], chr(ord("a") + len(letters))))
     return visitors
 
 

@@ -79,10 +79,15 @@ manage: deps
 # The suite runs in TEST_WORKERS parallel processes (pytest-xdist; 0 runs it in one), each with
 # its own Redis database and test database (tests/conftest.py). --maxschedchunk 1 hands the tests
 # out one at a time, in the order tests/conftest.py gives them (longest first). `make test` takes
-# six on two cores: its worker and browser tests spend much of their time waiting on a rate, a
-# page or a kill, and six keep both cores busy. `make test-fast` has no such waits: four do more
-# than six, whose extra start-ups only cost CPU (the times are in README.md, "Tests").
-TEST_WORKERS ?= 6
+# nine on two cores: its worker and browser tests spend much of their time waiting on a rate, a
+# page or a kill. With six, the first minutes (the chaos run beside five other long tests, all
+# waiting) and a minute after them left the cores idle: 33 CPU-s of a run, and 50 more that only
+# the chaos run's idle-only hogs took (7 with nine). With nine, no 30-second stretch but the last
+# is more than 2 % idle, and back-to-back runs took 287 and 283 s against 313 and 298 s with six
+# (twelve: 282 s, no better; each process costs 3.5 CPU-s to start and collect). The PostgreSQL
+# pass takes the same with nine or six (115 and 114 s). `make test-fast` has no such waits: four
+# do more than six, whose extra start-ups only cost CPU (the times are in README.md, "Tests").
+TEST_WORKERS ?= 9
 FAST_TEST_WORKERS ?= 4
 parallel = $(if $(filter 0,$(1)),,-n $(1) --maxschedchunk 1)
 

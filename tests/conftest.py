@@ -129,6 +129,17 @@ def _policy_cache():
     policy.clear_cache()
 
 
+@pytest.fixture(autouse=True)
+def _pipeline_health_cache():
+    """/healthz/pipeline keeps its answer a few seconds per process (ops.health): a test must
+    not read the one an earlier test in the same process left (the circuit it opened, say)."""
+    from ops import health
+
+    health._cached = None
+    yield
+    health._cached = None
+
+
 @pytest.fixture
 def redis():
     """The tests' own Redis database (REDIS_URL points at db 15 under pytest), emptied first."""

@@ -244,11 +244,10 @@ def test_a_redis_blip_during_a_run_is_retried_not_failed(
 
 
 def test_pipeline_health_answers_from_heartbeats_fast_and_keeps_detail_for_staff(
-    client, start_worker, pipeline_env, staff_user, monkeypatch
+    client, start_worker, pipeline_env, staff_user
 ):
     from ops import monitoring
 
-    monkeypatch.setattr("ops.health._cached", None)
     start_worker(queues="scraping,default,captcha", env=pipeline_env(), name="health")
     monitoring.record_heartbeat(time.time())
     started = time.monotonic()

@@ -6,8 +6,8 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def fresh_pipeline_health(monkeypatch):
-    # The public answer is cached per process for a few seconds; these tests want it fresh.
-    monkeypatch.setattr("ops.health._cached", None)
+    # The public answer is cached per process for a few seconds; these tests want every
+    # answer fresh (tests/conftest.py only drops an earlier test's).
     monkeypatch.setattr("ops.health.PIPELINE_HEALTH_CACHE_SECONDS", 0)
 
 

@@ -52,6 +52,12 @@ PIPELINE_HEALTH_CACHE_SECONDS = 5.0
 _cached: tuple[float, dict[str, str]] | None = None
 
 
+def clear_cache() -> None:
+    """Forget the cached answer: the next request computes it afresh."""
+    global _cached
+    _cached = None
+
+
 def _pipeline_checks() -> dict[str, str]:
     global _cached
     now = time.monotonic()

@@ -135,9 +135,9 @@ def _pipeline_health_cache():
     not read the one an earlier test in the same process left (the circuit it opened, say)."""
     from ops import health
 
-    health._cached = None
+    health.clear_cache()
     yield
-    health._cached = None
+    health.clear_cache()
 
 
 @pytest.fixture

@@ -239,8 +239,10 @@ def test_browser_crash_does_not_break_next_lookup(make_client, simulator):
     assert client.lookup(KNOWN_CEDULAS["found"]).is_found
     pid = client.browser_pid
     assert pid is not None
-    psutil.Process(pid).kill()
-    psutil.Process(pid).wait(5) if psutil.pid_exists(pid) else None
+    browser = psutil.Process(pid)
+    browser.kill()
+    # Not our child (the driver's): waits until the pid is gone, reaped by its parent or not.
+    browser.wait(5)
     assert client.lookup(KNOWN_CEDULAS["not_in_census"]).status is CensusStatus.NOT_IN_CENSUS
     assert client.browser_pid not in (None, pid)
     counters = client.counters()

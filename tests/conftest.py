@@ -143,25 +143,19 @@ def _fast_password_hasher():
 
 
 @pytest.fixture(autouse=True)
-def _policy_cache():
-    """The data policy in force is cached a few seconds per process (privacy.policy): a test
-    that published a version, rolled back, must not leave it in force for the next one."""
+def _per_process_caches():
+    """Answers cached a few seconds per process: the data policy in force (privacy.policy)
+    and /healthz/pipeline's (ops.health). A test must not read one an earlier test left: a
+    policy version it published and rolled back, a circuit it opened."""
+    from ops import health
     from privacy import policy
 
-    policy.clear_cache()
+    clears = (policy.clear_cache, health.clear_cache)
+    for clear in clears:
+        clear()
     yield
-    policy.clear_cache()
-
-
-@pytest.fixture(autouse=True)
-def _pipeline_health_cache():
-    """/healthz/pipeline keeps its answer a few seconds per process (ops.health): a test must
-    not read the one an earlier test in the same process left (the circuit it opened, say)."""
-    from ops import health
-
-    health.clear_cache()
-    yield
-    health.clear_cache()
+    for clear in clears:
+        clear()
 
 
 @pytest.fixture
